@@ -1,0 +1,155 @@
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
+from kombu.exceptions import OperationalError as BrokerError
+
+from .models import (
+    CareHome,
+    CheckRun,
+    MailboxLink,
+    Region,
+    SharedMailbox,
+    StaffAccount,
+    StateChange,
+    User,
+)
+from .tasks import nightly_check
+
+
+@admin.register(Region)
+class RegionAdmin(admin.ModelAdmin):
+    search_fields = ["name"]
+
+
+@admin.register(CareHome)
+class CareHomeAdmin(admin.ModelAdmin):
+    list_display = ["ods_code", "name", "region", "registered_landline", "cqc_location_id"]
+    list_filter = ["region"]
+    list_select_related = ["region"]
+    search_fields = ["ods_code", "name"]
+
+
+class LinkInline(admin.TabularInline):
+    model = MailboxLink
+    extra = 0
+    autocomplete_fields = ["account", "mailbox"]
+
+
+@admin.register(SharedMailbox)
+class SharedMailboxAdmin(admin.ModelAdmin):
+    list_display = ["email", "home", "risk", "alive_accounts", "forecast_date", "checked_at"]
+    list_filter = ["risk", "home__region"]
+    list_select_related = ["home"]
+    search_fields = ["email", "display_name", "home__ods_code", "home__name"]
+    readonly_fields = ["risk", "alive_accounts", "forecast_date", "checked_at"]
+    autocomplete_fields = ["home"]
+    inlines = [LinkInline]
+
+
+@admin.register(StaffAccount)
+class StaffAccountAdmin(admin.ModelAdmin):
+    list_display = [
+        "email",
+        "display_name",
+        "home",
+        "reported_status",
+        "state",
+        "last_activity",
+        "disable_date",
+    ]
+    list_filter = ["state", "reported_status", "home__region"]
+    list_select_related = ["home"]
+    search_fields = ["email", "display_name", "home__ods_code", "home__name"]
+    readonly_fields = ["last_activity_date", "state", "disable_date", "state_changed_at"]
+    autocomplete_fields = ["home"]
+    inlines = [LinkInline]
+
+
+@admin.register(MailboxLink)
+class MailboxLinkAdmin(admin.ModelAdmin):
+    list_display = ["account", "mailbox"]
+    list_select_related = ["account", "mailbox"]
+    search_fields = ["account__email", "mailbox__email", "mailbox__home__ods_code"]
+    autocomplete_fields = ["account", "mailbox"]
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    ordering = ["email"]
+    list_display = ["email", "full_name", "role", "is_active", "is_staff", "last_login"]
+    list_filter = ["role", "is_active", "is_staff", "regions"]
+    search_fields = ["email", "full_name", "homes__ods_code"]
+    filter_horizontal = ["homes", "regions", "groups", "user_permissions"]
+    fieldsets = [
+        (None, {"fields": ["email", "password", "full_name", "role"]}),
+        ("What they may see", {"fields": ["homes", "regions"]}),
+        (
+            "Permissions",
+            {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]},
+        ),
+        ("Dates", {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [
+        (None, {"classes": ["wide"], "fields": ["email", "role", "password1", "password2"]})
+    ]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written by the check: readable, never editable by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CheckRun)
+class CheckRunAdmin(ReadOnlyAdmin):
+    list_display = [
+        "as_of",
+        "started_at",
+        "finished_at",
+        "outcome",
+        "trigger",
+        "checked",
+        "newly_flagged",
+        "recovered",
+        "events",
+    ]
+    list_filter = ["outcome", "trigger"]
+    date_hierarchy = "started_at"
+    change_list_template = "admin/accounts/checkrun/change_list.html"
+
+    def get_urls(self):
+        run_now = self.admin_site.admin_view(self.run_now)
+        return [path("run-now/", run_now, name="accounts_checkrun_run_now"), *super().get_urls()]
+
+    def run_now(self, request):
+        """Queue the check for today through the broker, as the nightly schedule would."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        try:
+            nightly_check.apply_async(kwargs={"trigger": CheckRun.Trigger.ADMIN}, retry=False)
+        except (BrokerError, OSError) as exc:
+            self.message_user(
+                request,
+                f"The check could not be queued: the task broker is not reachable ({exc}). "
+                "Run `python manage.py check_inactivity` on the server instead.",
+                messages.ERROR,
+            )
+        else:
+            self.message_user(
+                request, "The check has been queued; its run will appear here when it finishes."
+            )
+        return HttpResponseRedirect(reverse("admin:accounts_checkrun_changelist"))
+
+
+@admin.register(StateChange)
+class StateChangeAdmin(ReadOnlyAdmin):
+    list_display = ["run", "as_of", "account", "mailbox", "from_value", "to_value"]
+    list_filter = ["to_value", "from_value", "as_of"]
+    list_select_related = ["run", "account", "mailbox"]
+    search_fields = ["account__email", "mailbox__email"]
+    raw_id_fields = ["run", "account", "mailbox"]

@@ -1,0 +1,310 @@
+"""Care homes, their shared mailboxes and staff NHSmail accounts, portal users, and the
+records the nightly check writes. Days inactive is never stored: it grows for everyone
+every night and is derived when read (rules.days_inactive)."""
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower, Trim, Upper
+from django.utils import timezone
+
+from . import rules
+from .rules import AccountState, MailboxRisk, ReportedStatus
+
+
+def validate_ods_code(value: str) -> None:
+    if not rules.is_valid_ods_code(rules.normalise_ods_code(value)):
+        raise ValidationError(
+            "%(value)s is not a valid ODS code: use 3 to 6 letters or digits.",
+            params={"value": value},
+        )
+
+
+class Region(models.Model):
+    """The local authority or ICB area that groups homes."""
+
+    name = models.CharField(max_length=120, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CareHomeQuerySet(models.QuerySet):
+    def for_user(self, user) -> "CareHomeQuerySet":
+        """The one door: the homes this user may see. Every view and export goes through it."""
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_superuser:
+            return self
+        if user.role == User.Role.ADMIN:
+            regions = user.regions.all()
+            return self.filter(region__in=regions) if regions.exists() else self
+        return self.filter(managers=user)
+
+
+class CareHome(models.Model):
+    ods_code = models.CharField(
+        "ODS code", max_length=6, unique=True, validators=[validate_ods_code]
+    )
+    name = models.CharField(max_length=200)
+    registered_landline = models.CharField(max_length=30, blank=True)
+    cqc_location_id = models.CharField("CQC location ID", max_length=20, blank=True)
+    region = models.ForeignKey(
+        Region, null=True, blank=True, on_delete=models.PROTECT, related_name="homes"
+    )
+
+    objects = CareHomeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["ods_code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ods_code=Upper(Trim("ods_code"))), name="carehome_ods_code_normalised"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.ods_code})"
+
+    def save(self, *args, **kwargs):
+        self.ods_code = rules.normalise_ods_code(self.ods_code)
+        validate_ods_code(self.ods_code)
+        super().save(*args, **kwargs)
+
+
+class SharedMailbox(models.Model):
+    home = models.ForeignKey(CareHome, on_delete=models.CASCADE, related_name="mailboxes")
+    email = models.EmailField(unique=True)
+    display_name = models.CharField(max_length=200, blank=True)
+    # Filled by the nightly check.
+    risk = models.CharField(max_length=12, choices=MailboxRisk.choices, null=True, blank=True)
+    alive_accounts = models.PositiveIntegerField(null=True, blank=True)
+    forecast_date = models.DateField(null=True, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["email"]
+        verbose_name_plural = "shared mailboxes"
+        indexes = [models.Index(fields=["risk", "forecast_date"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(email=Lower("email")), name="mailbox_email_lower")
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def save(self, *args, **kwargs):
+        self.email = rules.normalise_email(self.email)
+        super().save(*args, **kwargs)
+
+
+class StaffAccount(models.Model):
+    home = models.ForeignKey(CareHome, on_delete=models.CASCADE, related_name="accounts")
+    email = models.EmailField(unique=True)
+    display_name = models.CharField(max_length=200, blank=True)
+    reported_status = models.CharField(
+        max_length=10, choices=ReportedStatus.choices, default=ReportedStatus.ACTIVE
+    )
+    last_activity = models.DateTimeField(null=True, blank=True)
+    # The London date of last_activity: kept with it so the check compares plain dates.
+    last_activity_date = models.DateField(null=True, blank=True, editable=False)
+    first_recorded = models.DateField(default=rules.london_today)
+    left_on = models.DateField("left on", null=True, blank=True)
+    mailboxes = models.ManyToManyField(
+        SharedMailbox, through="MailboxLink", related_name="accounts", blank=True
+    )
+    # Filled by the nightly check.
+    state = models.CharField(max_length=10, choices=AccountState.choices, null=True, blank=True)
+    disable_date = models.DateField(null=True, blank=True)
+    state_changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["email"]
+        verbose_name = "staff NHSmail account"
+        indexes = [models.Index(fields=["home", "state"]), models.Index(fields=["state"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(email=Lower("email")), name="account_email_lower")
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def save(self, *args, **kwargs):
+        self.email = rules.normalise_email(self.email)
+        self.last_activity_date = rules.london_date(self.last_activity)
+        super().save(*args, **kwargs)
+
+    @property
+    def activity_on(self):
+        return rules.activity_date(self.last_activity_date, self.first_recorded)
+
+    def days_inactive(self, as_of=None):
+        return rules.days_inactive(self.activity_on, as_of or rules.london_today())
+
+
+class MailboxLink(models.Model):
+    """An individual account linked to a shared mailbox of the same home."""
+
+    account = models.ForeignKey(StaffAccount, on_delete=models.CASCADE, related_name="links")
+    mailbox = models.ForeignKey(SharedMailbox, on_delete=models.CASCADE, related_name="links")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "mailbox"], name="unique_mailbox_link")
+        ]
+        indexes = [models.Index(fields=["mailbox", "account"])]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} -> {self.mailbox_id}"
+
+    def save(self, *args, **kwargs):
+        self.clean()
+        super().save(*args, **kwargs)
+
+    def clean(self):
+        if self.account.home_id != self.mailbox.home_id:
+            raise ValidationError(
+                "An account can only be linked to a shared mailbox of its own home."
+            )
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def create_user(self, email, password=None, **extra):
+        user = self.model(email=rules.normalise_email(email), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email, password=None, **extra):
+        extra.update(is_staff=True, is_superuser=True, role=User.Role.ADMIN)
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A portal sign-in, by email. Managers see the homes they are linked to; admins see
+    every home, or only those of the regions they are limited to."""
+
+    class Role(models.TextChoices):
+        MANAGER = "manager", "Care-home manager"
+        ADMIN = "admin", "Regional admin"
+
+    email = models.EmailField(unique=True)
+    full_name = models.CharField(max_length=200, blank=True)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MANAGER)
+    homes = models.ManyToManyField(CareHome, blank=True, related_name="managers")
+    regions = models.ManyToManyField(
+        Region, blank=True, related_name="admins", help_text="Limits an admin to these regions."
+    )
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [
+            models.CheckConstraint(condition=Q(email=Lower("email")), name="user_email_lower")
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def save(self, *args, **kwargs):
+        self.email = rules.normalise_email(self.email)
+        super().save(*args, **kwargs)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.is_superuser or self.role == self.Role.ADMIN
+
+
+class CheckRun(models.Model):
+    """One run of the nightly check, with what it found."""
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Running"
+        OK = "ok", "OK"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped: another run held the lock"
+
+    class Trigger(models.TextChoices):
+        BEAT = "beat", "Nightly schedule"
+        COMMAND = "command", "Command"
+        ADMIN = "admin", "Admin"
+
+    as_of = models.DateField()
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.RUNNING)
+    error = models.TextField(blank=True)
+    checked = models.PositiveIntegerField(default=0)
+    newly_flagged = models.PositiveIntegerField(default=0)
+    recovered = models.PositiveIntegerField(default=0)
+    events = models.PositiveIntegerField(default=0)
+    accounts_by_state = models.JSONField(default=dict, blank=True)
+    mailboxes_by_risk = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["outcome", "-started_at"])]
+
+    def __str__(self) -> str:
+        return f"Check as of {self.as_of} ({self.get_outcome_display()})"
+
+    def summary(self) -> dict:
+        """The contract's JSON shape for check_inactivity --json."""
+        return {
+            "run": self.pk,
+            "as_of": self.as_of.isoformat(),
+            "outcome": self.outcome,
+            "error": self.error or None,
+            "trigger": self.trigger,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "checked": self.checked,
+            "newly_flagged": self.newly_flagged,
+            "recovered": self.recovered,
+            "events": self.events,
+            "accounts": {s.value: self.accounts_by_state.get(s.value, 0) for s in AccountState},
+            "mailboxes": {r.value: self.mailboxes_by_risk.get(r.value, 0) for r in MailboxRisk},
+        }
+
+
+class StateChange(models.Model):
+    """A change of an account's state or a mailbox's risk, recorded by one check run."""
+
+    run = models.ForeignKey(CheckRun, on_delete=models.CASCADE, related_name="changes")
+    as_of = models.DateField()
+    account = models.ForeignKey(
+        StaffAccount, null=True, blank=True, on_delete=models.CASCADE, related_name="changes"
+    )
+    mailbox = models.ForeignKey(
+        SharedMailbox, null=True, blank=True, on_delete=models.CASCADE, related_name="changes"
+    )
+    from_value = models.CharField(max_length=12, blank=True)
+    to_value = models.CharField(max_length=12)
+
+    class Meta:
+        ordering = ["-run_id", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(account__isnull=True, mailbox__isnull=False)
+                | Q(account__isnull=False, mailbox__isnull=True),
+                name="statechange_one_subject",
+            )
+        ]
+
+    def __str__(self) -> str:
+        subject = self.account_id and f"account {self.account_id}" or f"mailbox {self.mailbox_id}"
+        return f"{subject}: {self.from_value or '-'} -> {self.to_value}"

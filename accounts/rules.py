@@ -1,0 +1,153 @@
+"""The hygiene rules, written once.
+
+Pure functions for one account or mailbox (pages, tests, imports) and the thresholds the
+set-based check in checks.py uses. Dates are London dates; "as of" is always a parameter.
+"""
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import models
+
+LONDON = ZoneInfo("Europe/London")
+ODS_CODE_RE = re.compile(r"^[A-Z0-9]{3,6}$")
+
+
+class ReportedStatus(models.TextChoices):
+    """What the NHSmail report says about an account."""
+
+    ACTIVE = "active", "Active"
+    DISABLED = "disabled", "Disabled"
+    DELETED = "deleted", "Deleted"
+
+
+class AccountState(models.TextChoices):
+    ACTIVE = "active", "Active"
+    AT_RISK = "at_risk", "At risk"
+    INACTIVE = "inactive", "Inactive"
+    DISABLED = "disabled", "Disabled"
+    DELETED = "deleted", "Deleted"
+    LEFT = "left", "Left"
+
+
+class MailboxRisk(models.TextChoices):
+    ORPHANED = "orphaned", "Orphaned"
+    AT_RISK = "at_risk", "At risk"
+    SINGLE_USER = "single_user", "Single user"
+    HEALTHY = "healthy", "Healthy"
+
+
+# A linked account keeps its shared mailbox open while it is in one of these states.
+KEEPS_MAILBOX_ALIVE = (AccountState.ACTIVE, AccountState.AT_RISK)
+# A linked account in one of these states no longer counts as a way into the mailbox at all.
+GONE = (AccountState.LEFT, AccountState.DELETED)
+# Riskiest first: the order dashboards rank by.
+RISK_ORDER = (
+    MailboxRisk.ORPHANED,
+    MailboxRisk.AT_RISK,
+    MailboxRisk.SINGLE_USER,
+    MailboxRisk.HEALTHY,
+)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    inactivity_days: int
+    warning_days: int
+
+    @classmethod
+    def from_settings(cls) -> "Thresholds":
+        return cls(settings.INACTIVITY_DAYS, settings.WARNING_DAYS)
+
+    def inactive_on_or_before(self, as_of: date) -> date:
+        """Accounts whose last activity is on or before this date are inactive."""
+        return as_of - timedelta(days=self.inactivity_days)
+
+    def at_risk_on_or_before(self, as_of: date) -> date:
+        return as_of - timedelta(days=self.warning_days)
+
+    def disable_date(self, activity_on: date | None) -> date | None:
+        return None if activity_on is None else activity_on + timedelta(days=self.inactivity_days)
+
+
+def normalise_ods_code(value: str) -> str:
+    return (value or "").strip().upper()
+
+
+def is_valid_ods_code(value: str) -> bool:
+    return bool(ODS_CODE_RE.match(value))
+
+
+def normalise_email(value: str) -> str:
+    return (value or "").strip().lower()
+
+
+def london_today() -> date:
+    return datetime.now(LONDON).date()
+
+
+def london_date(moment: datetime | None) -> date | None:
+    """The calendar date in London of an aware datetime (naive ones are taken as London time)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.date()
+    return moment.astimezone(LONDON).date()
+
+
+def activity_date(last_activity_on: date | None, first_recorded: date | None) -> date | None:
+    """The date inactivity counts from: the last activity, or for a never-used account the
+    date it was first recorded."""
+    return last_activity_on or first_recorded
+
+
+def days_inactive(activity_on: date | None, as_of: date) -> int | None:
+    return None if activity_on is None else (as_of - activity_on).days
+
+
+def account_state(
+    *,
+    left_on: date | None,
+    reported_status: str,
+    activity_on: date | None,
+    as_of: date,
+    thresholds: Thresholds,
+) -> AccountState:
+    """First match wins: left, deleted, disabled, inactive, at_risk, active."""
+    if left_on is not None and left_on <= as_of:
+        return AccountState.LEFT
+    if reported_status == ReportedStatus.DELETED:
+        return AccountState.DELETED
+    if reported_status == ReportedStatus.DISABLED:
+        return AccountState.DISABLED
+    if activity_on is not None and activity_on <= thresholds.inactive_on_or_before(as_of):
+        return AccountState.INACTIVE
+    if activity_on is not None and activity_on <= thresholds.at_risk_on_or_before(as_of):
+        return AccountState.AT_RISK
+    return AccountState.ACTIVE
+
+
+def mailbox_risk(linked_states: Iterable[str]) -> MailboxRisk:
+    """First match wins: orphaned, at_risk, single_user, healthy."""
+    states = list(linked_states)
+    alive = sum(1 for s in states if s in KEEPS_MAILBOX_ALIVE)
+    if all(s in GONE for s in states):
+        return MailboxRisk.ORPHANED
+    if alive == 0:
+        return MailboxRisk.AT_RISK
+    if alive == 1:
+        return MailboxRisk.SINGLE_USER
+    return MailboxRisk.HEALTHY
+
+
+def mailbox_forecast(
+    linked: Iterable[tuple[str, date | None]], thresholds: Thresholds
+) -> date | None:
+    """The date the mailbox becomes at_risk if nobody logs in: the latest activity among
+    the accounts that keep it alive, plus the inactivity threshold."""
+    alive_dates = [on for state, on in linked if state in KEEPS_MAILBOX_ALIVE and on]
+    return thresholds.disable_date(max(alive_dates)) if alive_dates else None

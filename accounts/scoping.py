@@ -1,0 +1,32 @@
+"""One door per object: everything a signed-in user reads is loaded through here."""
+
+from django.http import Http404
+
+from .models import CareHome, SharedMailbox, StaffAccount
+from .rules import normalise_ods_code
+
+
+def homes_for(user):
+    return CareHome.objects.for_user(user)
+
+
+def get_home_for_user(user, ods_code: str) -> CareHome:
+    """The home with this ODS code if the user may see it; 404 otherwise (never 403, so
+    the existence of other homes is not revealed)."""
+    home = (
+        homes_for(user)
+        .select_related("region")
+        .filter(ods_code=normalise_ods_code(ods_code))
+        .first()
+    )
+    if home is None:
+        raise Http404("No such care home.")
+    return home
+
+
+def accounts_for(user):
+    return StaffAccount.objects.filter(home__in=homes_for(user))
+
+
+def mailboxes_for(user):
+    return SharedMailbox.objects.filter(home__in=homes_for(user))

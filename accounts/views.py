@@ -1,0 +1,89 @@
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db import DatabaseError, connection
+from django.http import JsonResponse
+from django.shortcuts import render
+
+from carehome_portal.celery import app as celery_app
+
+from . import dashboard
+from .models import Region
+from .rules import MailboxRisk, london_today
+from .scoping import get_home_for_user, homes_for
+
+
+def landing(request):
+    return render(request, "accounts/landing.html")
+
+
+def _broker_reachable() -> bool:
+    try:
+        with celery_app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=1)
+        return True
+    except Exception:  # any failure to connect means "not reachable"; the page must answer
+        return False
+
+
+def health(request):
+    """200 when the database answers, 503 otherwise; the broker is reported, not required."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        database = "ok"
+    except DatabaseError:
+        database = "unreachable"
+    body = {
+        "status": "ok" if database == "ok" else "error",
+        "database": database,
+        "broker": "ok" if _broker_reachable() else "unreachable",
+        "version": settings.VERSION,
+    }
+    return JsonResponse(body, status=200 if database == "ok" else 503)
+
+
+@login_required
+def dashboard_view(request):
+    homes = homes_for(request.user).select_related("region")
+    context = {"last_run": dashboard.last_run(), "risk_meaning": dashboard.RISK_MEANING}
+    if not request.user.is_admin:
+        context["summaries"] = dashboard.summaries(homes)
+        return render(request, "accounts/dashboard_manager.html", context)
+    risk = request.GET.get("risk", "")
+    region = request.GET.get("region", "")
+    query = request.GET.get("q", "").strip()
+    if risk in MailboxRisk.values:
+        homes = homes.filter(mailboxes__risk=risk)
+    if region.isdigit():
+        homes = homes.filter(region_id=int(region))
+    if query:
+        homes = homes.filter(ods_code__icontains=query) | homes.filter(name__icontains=query)
+    ranked = dashboard.ranked_homes(homes.distinct())
+    page = Paginator(ranked, 50).get_page(request.GET.get("page"))
+    context.update(
+        page=page,
+        risk=risk,
+        region=region,
+        query=query,
+        regions=Region.objects.all(),
+        risks=MailboxRisk.choices,
+        totals=dashboard.risk_totals(homes_for(request.user)),
+    )
+    return render(request, "accounts/dashboard_admin.html", context)
+
+
+@login_required
+def home_detail(request, ods_code):
+    home = get_home_for_user(request.user, ods_code)
+    as_of = london_today()
+    context = {
+        "home": home,
+        "summary": dashboard.summaries(homes_for(request.user).filter(pk=home.pk))[0],
+        "accounts": dashboard.home_accounts(home, as_of),
+        "as_of": as_of,
+        "last_run": dashboard.last_run(),
+        "risk_meaning": dashboard.RISK_MEANING,
+    }
+    return render(request, "accounts/home_detail.html", context)

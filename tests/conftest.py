@@ -1,0 +1,82 @@
+from datetime import date, datetime, time, timedelta
+
+import pytest
+
+from accounts.models import CareHome, MailboxLink, Region, SharedMailbox, StaffAccount, User
+from accounts.rules import LONDON
+
+PASSWORD = "a-long-test-password-42"
+TODAY = date(2026, 6, 15)
+
+
+def at_london(day: date, hour: int = 10) -> datetime:
+    return datetime.combine(day, time(hour), tzinfo=LONDON)
+
+
+def make_account(
+    home, email, *, days_ago=None, status="active", left_on=None, mailboxes=(), as_of=TODAY
+):
+    account = StaffAccount.objects.create(
+        home=home,
+        email=email,
+        display_name=email.split("@")[0].replace(".", " ").title(),
+        reported_status=status,
+        left_on=left_on,
+        first_recorded=as_of - timedelta(days=365),
+        last_activity=None if days_ago is None else at_london(as_of - timedelta(days=days_ago)),
+    )
+    for mailbox in mailboxes:
+        MailboxLink.objects.create(account=account, mailbox=mailbox)
+    return account
+
+
+@pytest.fixture
+def midlands(db):
+    return Region.objects.create(name="Leicestershire")
+
+
+@pytest.fixture
+def north(db):
+    return Region.objects.create(name="Yorkshire")
+
+
+@pytest.fixture
+def rosewood(midlands):
+    return CareHome.objects.create(
+        ods_code="VM4Q7",
+        name="Rosewood Care Home",
+        registered_landline="0116 496 0000",
+        region=midlands,
+    )
+
+
+@pytest.fixture
+def willow(north):
+    return CareHome.objects.create(ods_code="VN8P2", name="Willow Court", region=north)
+
+
+@pytest.fixture
+def rosewood_mailbox(rosewood):
+    return SharedMailbox.objects.create(home=rosewood, email="rosewood.carehome@nhs.net")
+
+
+@pytest.fixture
+def willow_mailbox(willow):
+    return SharedMailbox.objects.create(home=willow, email="willow.court@nhs.net")
+
+
+@pytest.fixture
+def manager(rosewood):
+    user = User.objects.create_user("jane.manager@example.org", PASSWORD, role=User.Role.MANAGER)
+    user.homes.add(rosewood)
+    return user
+
+
+@pytest.fixture
+def admin_user(db):
+    return User.objects.create_user("ravi.admin@example.org", PASSWORD, role=User.Role.ADMIN)
+
+
+@pytest.fixture
+def superuser(db):
+    return User.objects.create_superuser("root@example.org", PASSWORD)
