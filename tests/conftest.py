@@ -80,3 +80,8 @@ def admin_user(db):
 @pytest.fixture
 def superuser(db):
     return User.objects.create_superuser("root@example.org", PASSWORD)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
