@@ -110,7 +110,9 @@ def summaries(homes) -> list[HomeSummary]:
         )
     for home_id, summary in by_id.items():
         summary.counts = {s.value: counts[home_id].get(s.value, 0) for s in AccountState}
-    return list(by_id.values())
+    return sorted(
+        by_id.values(), key=lambda s: (RISK_RANK.get(s.worst_risk, UNCHECKED_RANK), s.home.ods_code)
+    )
 
 
 def home_accounts(home, as_of: date):
