@@ -36,7 +36,7 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: $(DEV_STAMP) lint
+test: $(DEV_STAMP) browsers lint
 	DEBUG=true $(PY) manage.py makemigrations --check --dry-run
 	DEBUG=true $(PY) manage.py check --fail-level WARNING
 	$(PROD_ENV) $(PY) manage.py check --deploy --fail-level WARNING

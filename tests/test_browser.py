@@ -1,0 +1,115 @@
+"""Pages in a real browser: Playwright driving Debian's Chromium, axe for accessibility."""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+
+from accounts.checks import run_check
+from guidance import pages
+from tests.conftest import PASSWORD, TODAY, make_account
+
+# Playwright's sync API keeps an event loop in this thread; Django's guard would refuse the
+# ORM calls the fixtures make.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "var" / "test-artifacts"
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: run `make browsers` (make test does it for you)")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield context.new_page()
+    context.close()
+
+
+def serious_violations(page) -> list[str]:
+    results = Axe().run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def no_horizontal_scroll(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def shoot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for width in (375, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+        assert no_horizontal_scroll(page), f"{name} scrolls sideways at {width} px"
+
+
+PUBLIC = [
+    "/",
+    "/accounts/login/",
+    "/guidance/",
+    *[f"/guidance/{p.slug}/" for p in pages.all_pages()],
+]
+
+
+@pytest.mark.parametrize("path", PUBLIC)
+def test_public_pages_have_no_serious_accessibility_violations(live_server, page, path):
+    page.goto(live_server.url + path)
+    assert serious_violations(page) == []
+    shoot(page, "public" + re.sub(r"[^a-z0-9]+", "-", path).rstrip("-"))
+
+
+def sign_in(page, live_server, email):
+    page.goto(live_server.url + "/accounts/login/")
+    page.fill("#id_username", email)
+    page.fill("#id_password", PASSWORD)
+    page.click("main button[type=submit]")
+
+
+def test_helpdesk_card_prints_on_one_a4_page(live_server, page, manager, rosewood):
+    sign_in(page, live_server, manager.email)
+    page.goto(live_server.url + "/guidance/card/VM4Q7/")
+    assert serious_violations(page) == []
+    page.emulate_media(media="print")
+    pdf = page.pdf(format="A4", print_background=True)
+    assert len(re.findall(rb"/Type\s*/Page\b", pdf)) == 1
+    assert b"%PDF" in pdf[:8]
+
+
+def test_manager_signs_in_sees_the_risk_and_signs_out(
+    live_server, page, manager, rosewood, rosewood_mailbox
+):
+    make_account(rosewood, "last.carer@nhs.net", days_ago=95, mailboxes=[rosewood_mailbox])
+    run_check(TODAY)
+    sign_in(page, live_server, "Jane.Manager@example.org")
+    assert page.url.endswith("/dashboard/")
+    body = page.inner_text("main")
+    assert "At risk: nobody active can open this mailbox" in body
+    assert "Have ODS code VM4Q7 to hand" in body
+    assert serious_violations(page) == []
+    shoot(page, "manager-dashboard")
+    page.click("text=Rosewood Care Home")
+    assert "last.carer@nhs.net" in page.inner_text("main")
+    assert serious_violations(page) == []
+    shoot(page, "manager-home")
+    page.click("header >> text=Sign out")
+    assert "You have signed out" in page.inner_text("main")
