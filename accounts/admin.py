@@ -7,6 +7,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from .models import (
     CareHome,
     CheckRun,
+    ImportRecord,
     MailboxLink,
     Region,
     SharedMailbox,
@@ -153,3 +154,23 @@ class StateChangeAdmin(ReadOnlyAdmin):
     list_select_related = ["run", "account", "mailbox"]
     search_fields = ["account__email", "mailbox__email"]
     raw_id_fields = ["run", "account", "mailbox"]
+
+
+@admin.register(ImportRecord)
+class ImportRecordAdmin(ReadOnlyAdmin):
+    list_display = [
+        "started_at",
+        "kind",
+        "file_name",
+        "source",
+        "user",
+        "outcome",
+        "rows",
+        "created",
+        "updated",
+        "unchanged",
+        "skipped",
+    ]
+    list_filter = ["kind", "outcome", "source"]
+    list_select_related = ["user"]
+    search_fields = ["file_name", "sha256", "user__email"]

@@ -308,3 +308,51 @@ class StateChange(models.Model):
     def __str__(self) -> str:
         subject = self.account_id and f"account {self.account_id}" or f"mailbox {self.mailbox_id}"
         return f"{subject}: {self.from_value or '-'} -> {self.to_value}"
+
+
+class ImportRecord(models.Model):
+    """One import of a CSV file, whatever its outcome."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok", "Imported"
+        PARTIAL = "partial", "Imported, bad rows skipped"
+        FAILED = "failed", "Nothing imported"
+        DRY_RUN = "dry_run", "Checked only (dry run)"
+
+    class Source(models.TextChoices):
+        COMMAND = "command", "Command"
+        WEB = "web", "Portal upload"
+
+    kind = models.CharField(max_length=10)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    user = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    file_name = models.CharField(max_length=255)
+    size = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    encoding = models.CharField(max_length=20, blank=True)
+    rows = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    error_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} import of {self.file_name} ({self.get_outcome_display()})"
+
+    def finish(self, result) -> None:
+        """Save what the import did (the first 200 errors are kept)."""
+        for name in ("encoding", "rows", "created", "updated", "unchanged", "error_count"):
+            setattr(self, name, getattr(result, name))
+        self.skipped = result.skipped_count
+        self.outcome = result.outcome
+        self.errors = result.error_lines()[:200]
+        self.finished_at = timezone.now()
+        self.save()

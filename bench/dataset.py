@@ -17,7 +17,7 @@ CHUNK = 50_000
 def home_sizes(accounts: int, rng: random.Random) -> list[int]:
     sizes, total = [], 0
     while total < accounts:
-        size = rng.randint(80, 400) if rng.random() < 0.08 else rng.randint(2, 15)
+        size = rng.randint(80, 400) if rng.random() < 0.12 else rng.randint(2, 15)
         size = min(size, accounts - total)
         sizes.append(size)
         total += size

@@ -147,6 +147,12 @@ if not 0 < WARNING_DAYS < INACTIVITY_DAYS:
         f"INACTIVITY_DAYS ({INACTIVITY_DAYS})."
     )
 
+# Imports: files larger than this are refused before they are read.
+IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=512 * 1024 * 1024)
+# Uploaded files from the portal are kept here while they are checked, never under static/.
+UPLOAD_DIR = VAR_DIR / "uploads"
+UPLOAD_DIR.mkdir(exist_ok=True)
+
 # Celery: Redis when REDIS_URL is set, otherwise a filesystem broker that needs no server.
 REDIS_URL = env.str("REDIS_URL", default="")
 CELERY_TIMEZONE = TIME_ZONE

@@ -16,6 +16,7 @@ CHANGELISTS = [
     "accounts_user",
     "accounts_checkrun",
     "accounts_statechange",
+    "accounts_importrecord",
 ]
 
 

@@ -1,0 +1,59 @@
+"""Loading many rows fast: COPY on PostgreSQL, executemany elsewhere. Rows are written in
+chunks so memory stays flat whatever the size of the input."""
+
+import io
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime
+from itertools import islice
+
+from django.db import connection
+
+CHUNK = 5_000
+
+
+def chunks(rows: Iterable, size: int = CHUNK) -> Iterator[list]:
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _copy_text(value) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    text = str(value)
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _adapt(value):
+    """SQLite stores datetimes as Django does: UTC text."""
+    if isinstance(value, datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def load(table: str, columns: list[str], rows: Iterable[tuple]) -> int:
+    """Append rows to a table; returns how many."""
+    total = 0
+    with connection.cursor() as cursor:
+        for chunk in chunks(rows):
+            total += len(chunk)
+            if connection.vendor == "postgresql":
+                buffer = io.StringIO()
+                for row in chunk:
+                    buffer.write("\t".join(_copy_text(v) for v in row))
+                    buffer.write("\n")
+                buffer.seek(0)
+                cursor.cursor.copy_from(buffer, table, columns=columns)
+            else:
+                marks = ", ".join(["%s"] * len(columns))
+                cursor.executemany(
+                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
+                    [tuple(_adapt(v) for v in row) for row in chunk],
+                )
+    return total

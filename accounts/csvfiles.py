@@ -1,0 +1,130 @@
+"""Reading the CSV files people really have: UTF-8 with or without BOM or Windows-1252
+(Excel's re-save), headers in any case and spacing with common aliases, and dates in the
+forms the contract lists. MM/DD/YYYY is never guessed."""
+
+import codecs
+import csv
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from .rules import LONDON
+
+SNIFF_BYTES = 64 * 1024
+READ_BYTES = 1024 * 1024
+
+
+class FileRefused(Exception):
+    """The whole file cannot be read: the message says why."""
+
+
+def header_key(name: str) -> str:
+    """Case-, space-, underscore- and hyphen-insensitive form of a column name."""
+    return re.sub(r"[\s_\-]+", "", (name or "").strip().lstrip("\ufeff").lower())
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    size: int
+    sha256: str
+    encoding: str
+
+
+def inspect(path: Path, max_bytes: int) -> FileFacts:
+    """Size (refused before reading when too large), checksum and encoding, in one pass."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise FileRefused(
+            f"the file is {size / 1_048_576:,.0f} MB; the most an import takes is "
+            f"{max_bytes / 1_048_576:,.0f} MB. Split it into smaller files."
+        )
+    if size == 0:
+        raise FileRefused("the file is empty")
+    digest = hashlib.sha256()
+    decoders = {name: codecs.getincrementaldecoder(name)() for name in ("utf-8-sig", "cp1252")}
+    with path.open("rb") as handle:
+        chunk = handle.read(SNIFF_BYTES)
+        _refuse_non_csv(chunk)
+        while True:
+            digest.update(chunk)
+            for name, decoder in list(decoders.items()):
+                try:
+                    decoder.decode(chunk, final=not chunk)
+                except UnicodeDecodeError:
+                    del decoders[name]
+            if not chunk:
+                break
+            chunk = handle.read(READ_BYTES)
+    if not decoders:
+        raise FileRefused("the file is neither UTF-8 nor Windows-1252 text; save it as CSV UTF-8")
+    encoding = next(iter(decoders))
+    return FileFacts(size=size, sha256=digest.hexdigest(), encoding=encoding)
+
+
+def _refuse_non_csv(head: bytes) -> None:
+    if head.startswith(b"PK\x03\x04"):
+        raise FileRefused(
+            "this is an Excel workbook (.xlsx) or another zip file, not CSV. "
+            "In Excel use File > Save As > CSV UTF-8, then import that file."
+        )
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise FileRefused("this is an old Excel (.xls) file, not CSV. Save it as CSV UTF-8 first.")
+    if head.startswith(b"%PDF"):
+        raise FileRefused("this is a PDF, not a CSV file")
+    if b"\x00" in head:
+        raise FileRefused("this is not a text file (it holds binary data); export it as CSV")
+
+
+def rows(path: Path, encoding: str) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) for each record; the header is line 1. Records that span lines
+    (quoted newlines) are numbered by the line they start on."""
+    with path.open("r", encoding=encoding, errors="strict", newline="") as handle:
+        reader = csv.reader(handle)
+        start = 1
+        for fields in reader:
+            yield start, fields
+            start = reader.line_num + 1
+
+
+# Dates --------------------------------------------------------------------------------
+
+_DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+
+
+def parse_moment(text: str) -> tuple[datetime | None, date | None]:
+    """An aware datetime and its London date, from the forms the contract accepts.
+    A bare date is taken as midnight London time. Raises ValueError with the reason."""
+    text = text.strip()
+    if not text:
+        return None, None
+    match = _DMY.match(text)
+    if match:
+        day, month, year, hour, minute, second = match.groups()
+        if int(month) > 12:
+            raise ValueError(
+                f"{text!r} is not a valid date: dates are DD/MM/YYYY (day first); "
+                "month-first dates are not accepted"
+            )
+        try:
+            moment = datetime(
+                int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0)
+            )
+        except ValueError as exc:
+            raise ValueError(f"{text!r} is not a valid date ({exc})") from None
+    else:
+        try:
+            moment = datetime.fromisoformat(text.replace("z", "Z"))
+        except ValueError:
+            raise ValueError(
+                f"{text!r} is not a date: use YYYY-MM-DD, DD/MM/YYYY, DD/MM/YYYY HH:MM "
+                "or an ISO 8601 date-time"
+            ) from None
+    moment = moment.replace(tzinfo=LONDON) if moment.tzinfo is None else moment.astimezone(LONDON)
+    return moment, moment.date()
+
+
+def parse_date(text: str) -> date | None:
+    return parse_moment(text)[1]

@@ -1,0 +1,422 @@
+"""One import engine for homes, mailboxes and accounts.
+
+Read and check every row first (streaming, in chunks, into a staging table), then check the
+file as a whole in SQL (duplicates, unknown homes and mailboxes), then write everything in
+one transaction with set-based statements that touch only the rows that change. With any
+error nothing is written, unless the caller asked to skip bad rows. A dry run does all of it
+and rolls back, so its counts are exact.
+"""
+
+import csv
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from . import bulk, csvfiles
+from .importspecs import LEAVER, SPECS, Spec
+from .models import ImportRecord
+from .rules import london_today
+
+KEPT_ERRORS = 1000
+STAGE, LINKS, ERRORS = "import_stage", "import_links", "import_errors"
+
+# The staging table of each kind: its columns after "line", in the order rows are read.
+STAGING = {
+    "homes": [("ods_code", "text"), ("name", "text"), ("registered_landline", "text"),
+              ("cqc_location_id", "text"), ("region", "text")],
+    "mailboxes": [("ods_code", "text"), ("email", "text"), ("display_name", "text")],
+    "accounts": [("email", "text"), ("ods_code", "text"), ("display_name", "text"),
+                 ("reported_status", "text"), ("last_activity", "timestamptz"),
+                 ("last_activity_date", "date"), ("first_recorded", "date")],
+}  # fmt: skip
+
+
+@dataclass
+class ImportResult:
+    kind: str
+    file_name: str
+    dry_run: bool = False
+    skip_bad_rows: bool = False
+    encoding: str = ""
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    links_added: int = 0
+    links_removed: int = 0
+    error_count: int = 0
+    errors: list[tuple[int, str, str]] = field(default_factory=list)
+    skipped_count: int = 0
+    skipped_lines: list[int] = field(default_factory=list)
+    has_links_column: bool = False
+    written: bool = False
+
+    def add_error(self, line: int, column: str, message: str) -> None:
+        self.error_count += 1
+        if len(self.errors) < KEPT_ERRORS:
+            self.errors.append((line, column, message))
+
+    def error_lines(self) -> list[str]:
+        return [
+            f"line {line}: {column}: {message}" for line, column, message in sorted(self.errors)
+        ]
+
+    @property
+    def outcome(self) -> str:
+        if self.dry_run:
+            return ImportRecord.Outcome.DRY_RUN
+        if not self.written:
+            return ImportRecord.Outcome.FAILED
+        return ImportRecord.Outcome.PARTIAL if self.skipped_count else ImportRecord.Outcome.OK
+
+
+class _Refused(Exception):
+    def __init__(self, line: int, column: str, message: str):
+        super().__init__(message)
+        self.line, self.column, self.message = line, column, message
+
+
+def _db_date(value: date):
+    return value if connection.vendor == "postgresql" else value.isoformat()
+
+
+def _distinct(pairs: list[tuple[str, str]]) -> str:
+    return " OR ".join(f"({new}) IS DISTINCT FROM {old}" for new, old in pairs)
+
+
+def run_import(
+    kind: str,
+    path: Path,
+    *,
+    dry_run: bool = False,
+    skip_bad_rows: bool = False,
+    file_name: str | None = None,
+    user=None,
+    source: str = ImportRecord.Source.COMMAND,
+    progress: Callable[[int, float], None] | None = None,
+) -> ImportResult:
+    """Import one CSV file; always leaves an ImportRecord saying what happened."""
+    spec = SPECS[kind]
+    path = Path(path)
+    result = ImportResult(kind, file_name or path.name, dry_run, skip_bad_rows)
+    record = ImportRecord(kind=kind, source=source, user=user, file_name=result.file_name)
+    try:
+        facts = csvfiles.inspect(path, settings.IMPORT_MAX_BYTES)
+        record.size, record.sha256 = facts.size, facts.sha256
+        result.encoding = facts.encoding
+        with transaction.atomic():
+            _stage(spec, path, facts.encoding, result, progress)
+            _check(spec, result)
+            if result.error_count and not skip_bad_rows:
+                transaction.set_rollback(True)
+            else:
+                _write(spec, result)
+                result.written = not dry_run
+                if dry_run:
+                    transaction.set_rollback(True)
+                else:
+                    _drop_staging()
+    except csvfiles.FileRefused as exc:
+        result.add_error(0, "file", str(exc))
+    except _Refused as exc:
+        result.add_error(exc.line, exc.column, exc.message)
+    record.finish(result)
+    return result
+
+
+def _drop_staging() -> None:
+    with connection.cursor() as cursor:
+        for table in (STAGE, LINKS, ERRORS):
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _stage(spec: Spec, path: Path, encoding: str, result: ImportResult, progress) -> None:
+    _drop_staging()
+    staging = ", ".join(f"{name} {kind}" for name, kind in STAGING[spec.kind])
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE {STAGE} (line integer, {staging})")
+        cursor.execute(f"CREATE TEMPORARY TABLE {LINKS} (line integer, email text, mailbox text)")
+        cursor.execute(f"CREATE TEMPORARY TABLE {ERRORS} (line integer, col text, message text)")
+    records = csvfiles.rows(path, encoding)
+    try:
+        header_line, header = next(records, (1, []))
+    except csv.Error as exc:
+        raise _Refused(1, "file", f"this is not a CSV file this portal can read ({exc})") from None
+    if not any(h.strip() for h in header):
+        raise _Refused(1, "file", "the file has no header row")
+    positions, missing = spec.match(header)
+    if missing:
+        found = ", ".join(repr(h) for h in header if h.strip())
+        raise _Refused(
+            1, ", ".join(missing), f"required column missing (the file's columns are: {found})"
+        )
+    result.has_links_column = "shared_mailboxes" in positions
+    links: list[tuple] = []
+    started = time.monotonic()
+
+    def good_rows():
+        for line, fields in records:
+            if not any(f.strip() for f in fields):
+                continue
+            result.rows += 1
+            if progress and result.rows % 10_000 == 0:
+                progress(result.rows, time.monotonic() - started)
+            if len(fields) != len(header):
+                _reject(
+                    result, line, "row", f"has {len(fields)} fields; the header has {len(header)}"
+                )
+                continue
+            row = _read_row(spec, line, fields, positions, result)
+            if row is None:
+                continue
+            if spec.kind == "accounts":
+                links.extend((line, row[0], box) for box in row.pop() or ())
+                if len(links) >= bulk.CHUNK:
+                    bulk.load(LINKS, ["line", "email", "mailbox"], links)
+                    links.clear()
+            yield (line, *row)
+
+    columns = ["line", *(name for name, _ in STAGING[spec.kind])]
+    try:
+        bulk.load(STAGE, columns, good_rows())
+    except csv.Error as exc:
+        raise _Refused(result.rows + 2, "file", f"the file is not valid CSV ({exc})") from None
+    bulk.load(LINKS, ["line", "email", "mailbox"], links)
+    if result.rows == 0:
+        raise _Refused(header_line, "file", "the file has a header but no data rows")
+
+
+def _reject(result: ImportResult, line: int, column: str, message: str) -> None:
+    result.add_error(line, column, message)
+    result.skipped_count += 1
+    if len(result.skipped_lines) < KEPT_ERRORS:
+        result.skipped_lines.append(line)
+
+
+def _read_row(spec: Spec, line: int, fields, positions, result: ImportResult):
+    values, errors = {}, []
+    for column in spec.columns:
+        index = positions.get(column.name)
+        if index is None:  # an absent column leaves what the portal knows as it is
+            values[column.name] = None
+            continue
+        raw = fields[index]
+        if column.required and not raw.strip():
+            errors.append((column.name, "is empty; it is required"))
+            continue
+        try:
+            values[column.name] = column.read(raw)
+        except ValueError as exc:
+            errors.append((column.name, str(exc)))
+    if errors:
+        for column, message in errors[1:]:
+            result.add_error(line, column, message)
+        _reject(result, line, *errors[0])
+        return None
+    if spec.kind == "homes":
+        return [
+            values[k]
+            for k in ("ods_code", "name", "registered_landline", "cqc_location_id", "region")
+        ]
+    if spec.kind == "mailboxes":
+        return [values["ods_code"], values["email"], values["display_name"]]
+    moment, on = values["last_activity"] or (None, None)
+    return [
+        values["email"],
+        values["ods_code"],
+        values["display_name"],
+        values["status"],
+        moment,
+        on,
+        values["created"],
+        values["shared_mailboxes"] if result.has_links_column else None,
+    ]
+
+
+# Whole-file checks, in SQL ------------------------------------------------------------
+
+
+def _check(spec: Spec, result: ImportResult) -> None:
+    key = spec.key
+    checks = [
+        f"""SELECT s.line, '{key}', s.{key} || ' is already on line ' || d.first_line
+            FROM {STAGE} s JOIN (SELECT {key}, MIN(line) AS first_line FROM {STAGE}
+                GROUP BY {key} HAVING COUNT(*) > 1) d ON d.{key} = s.{key}
+            WHERE s.line > d.first_line"""
+    ]
+    if spec.kind != "homes":
+        checks.append(
+            f"""SELECT s.line, 'ods_code', 'no care home with ODS code ' || s.ods_code
+                || ' (import homes first)'
+                FROM {STAGE} s WHERE NOT EXISTS
+                (SELECT 1 FROM accounts_carehome h WHERE h.ods_code = s.ods_code)"""
+        )
+    if spec.kind == "accounts":
+        checks += [
+            f"""SELECT l.line, 'shared_mailboxes', 'no shared mailbox ' || l.mailbox
+                || ' (import mailboxes first)'
+                FROM {LINKS} l WHERE l.mailbox IS NOT NULL AND NOT EXISTS
+                (SELECT 1 FROM accounts_sharedmailbox m WHERE m.email = l.mailbox)""",
+            f"""SELECT l.line, 'shared_mailboxes', l.mailbox || ' belongs to another home ('
+                || h.ods_code || '), not ' || s.ods_code
+                FROM {LINKS} l JOIN {STAGE} s ON s.line = l.line
+                JOIN accounts_sharedmailbox m ON m.email = l.mailbox
+                JOIN accounts_carehome h ON h.id = m.home_id
+                WHERE h.ods_code <> s.ods_code""",
+        ]
+    with connection.cursor() as cursor:
+        for sql in checks:
+            cursor.execute(f"INSERT INTO {ERRORS} (line, col, message) {sql}")
+        cursor.execute(f"SELECT COUNT(*), COUNT(DISTINCT line) FROM {ERRORS}")
+        total, lines = cursor.fetchone()
+        if not total:
+            return
+        cursor.execute(
+            f"SELECT line, col, message FROM {ERRORS} ORDER BY line, col LIMIT {KEPT_ERRORS}"
+        )
+        for row in cursor.fetchall():
+            result.add_error(*row)
+        result.error_count += total - min(total, KEPT_ERRORS)
+        result.skipped_count += lines
+        cursor.execute(f"SELECT DISTINCT line FROM {ERRORS} ORDER BY line LIMIT {KEPT_ERRORS}")
+        result.skipped_lines += [line for (line,) in cursor.fetchall()]
+        result.skipped_lines.sort()
+        cursor.execute(f"DELETE FROM {STAGE} WHERE line IN (SELECT line FROM {ERRORS})")
+        cursor.execute(f"DELETE FROM {LINKS} WHERE line IN (SELECT line FROM {ERRORS})")
+
+
+# Writing --------------------------------------------------------------------------------
+
+
+def _write(spec: Spec, result: ImportResult) -> None:
+    params = {"today": _db_date(london_today())}
+    writer = WRITERS[spec.kind](result.has_links_column)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {STAGE}")
+        staged = cursor.fetchone()[0]
+        for sql in writer.before:
+            cursor.execute(sql, params)
+        cursor.execute(writer.update, params)
+        result.updated = cursor.rowcount
+        cursor.execute(writer.insert, params)
+        result.created = cursor.rowcount
+        result.unchanged = staged - result.updated - result.created
+        for sql in writer.links_removed:
+            cursor.execute(sql, params)
+            result.links_removed += cursor.rowcount
+        for sql in writer.links_added:
+            cursor.execute(sql, params)
+            result.links_added += cursor.rowcount
+
+
+@dataclass
+class Writer:
+    update: str
+    insert: str
+    before: list[str] = field(default_factory=list)
+    links_removed: list[str] = field(default_factory=list)
+    links_added: list[str] = field(default_factory=list)
+
+
+def _unlink_across_homes(join_on: str) -> str:
+    """Links of the staged rows whose account and mailbox are no longer in one home."""
+    return f"""DELETE FROM accounts_mailboxlink WHERE id IN (
+        SELECT k.id FROM accounts_mailboxlink k
+        JOIN accounts_staffaccount a ON a.id = k.account_id
+        JOIN accounts_sharedmailbox m ON m.id = k.mailbox_id
+        JOIN {STAGE} s ON s.email = {join_on}
+        WHERE a.home_id <> m.home_id)"""
+
+
+def _homes_sql(_has_links: bool) -> Writer:
+    fields = [
+        ("s.name", "t.name"),
+        ("COALESCE(s.registered_landline, t.registered_landline)", "t.registered_landline"),
+        ("COALESCE(s.cqc_location_id, t.cqc_location_id)", "t.cqc_location_id"),
+        ("COALESCE(r.id, t.region_id)", "t.region_id"),
+    ]
+    sets = ", ".join(f"{old.split('.')[1]} = {new}" for new, old in fields)
+    regions = f"""INSERT INTO accounts_region (name)
+        SELECT DISTINCT s.region FROM {STAGE} s WHERE s.region IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM accounts_region r WHERE r.name = s.region)"""
+    update = f"""UPDATE accounts_carehome AS t SET {sets}
+        FROM {STAGE} s LEFT JOIN accounts_region r ON r.name = s.region
+        WHERE t.ods_code = s.ods_code AND ({_distinct(fields)})"""
+    insert = f"""INSERT INTO accounts_carehome (ods_code, name, registered_landline,
+            cqc_location_id, region_id)
+        SELECT s.ods_code, s.name, COALESCE(s.registered_landline, ''),
+            COALESCE(s.cqc_location_id, ''), r.id
+        FROM {STAGE} s LEFT JOIN accounts_region r ON r.name = s.region
+        WHERE NOT EXISTS (SELECT 1 FROM accounts_carehome t WHERE t.ods_code = s.ods_code)"""
+    return Writer(update, insert, before=[regions])
+
+
+def _mailboxes_sql(_has_links: bool) -> Writer:
+    fields = [("h.id", "t.home_id"), ("COALESCE(s.display_name, t.display_name)", "t.display_name")]
+    sets = ", ".join(f"{old.split('.')[1]} = {new}" for new, old in fields)
+    update = f"""UPDATE accounts_sharedmailbox AS t SET {sets}
+        FROM {STAGE} s JOIN accounts_carehome h ON h.ods_code = s.ods_code
+        WHERE t.email = s.email AND ({_distinct(fields)})"""
+    insert = f"""INSERT INTO accounts_sharedmailbox (email, home_id, display_name)
+        SELECT s.email, h.id, COALESCE(s.display_name, '')
+        FROM {STAGE} s JOIN accounts_carehome h ON h.ods_code = s.ods_code
+        WHERE NOT EXISTS (SELECT 1 FROM accounts_sharedmailbox t WHERE t.email = s.email)"""
+    return Writer(update, insert, links_removed=[_unlink_across_homes("m.email")])
+
+
+def _accounts_sql(has_links: bool) -> Writer:
+    leaver = f"s.reported_status = '{LEAVER}'"
+    fields = [
+        ("h.id", "t.home_id"),
+        ("COALESCE(s.display_name, t.display_name)", "t.display_name"),
+        (
+            f"CASE WHEN {leaver} THEN t.reported_status "
+            "ELSE COALESCE(s.reported_status, t.reported_status) END",
+            "t.reported_status",
+        ),
+        (f"CASE WHEN {leaver} THEN COALESCE(t.left_on, %(today)s) ELSE t.left_on END", "t.left_on"),
+        ("COALESCE(s.last_activity, t.last_activity)", "t.last_activity"),
+        ("COALESCE(s.last_activity_date, t.last_activity_date)", "t.last_activity_date"),
+        ("COALESCE(s.first_recorded, t.first_recorded)", "t.first_recorded"),
+    ]
+    sets = ", ".join(f"{old.split('.')[1]} = {new}" for new, old in fields)
+    update = f"""UPDATE accounts_staffaccount AS t SET {sets}
+        FROM {STAGE} s JOIN accounts_carehome h ON h.ods_code = s.ods_code
+        WHERE t.email = s.email AND ({_distinct(fields)})"""
+    insert = f"""INSERT INTO accounts_staffaccount (email, home_id, display_name,
+            reported_status, left_on, last_activity, last_activity_date, first_recorded)
+        SELECT s.email, h.id, COALESCE(s.display_name, ''),
+            CASE WHEN {leaver} THEN 'active' ELSE COALESCE(s.reported_status, 'active') END,
+            CASE WHEN {leaver} THEN %(today)s END,
+            s.last_activity, s.last_activity_date, COALESCE(s.first_recorded, %(today)s)
+        FROM {STAGE} s JOIN accounts_carehome h ON h.ods_code = s.ods_code
+        WHERE NOT EXISTS (SELECT 1 FROM accounts_staffaccount t WHERE t.email = s.email)"""
+    writer = Writer(update, insert, links_removed=[_unlink_across_homes("a.email")])
+    if has_links:
+        # The file's list replaces each imported account's links.
+        writer.links_removed.append(
+            f"""DELETE FROM accounts_mailboxlink WHERE id IN (
+            SELECT k.id FROM accounts_mailboxlink k
+            JOIN accounts_staffaccount a ON a.id = k.account_id
+            JOIN {STAGE} s ON s.email = a.email
+            JOIN accounts_sharedmailbox m ON m.id = k.mailbox_id
+            WHERE NOT EXISTS (SELECT 1 FROM {LINKS} l
+                WHERE l.email = a.email AND l.mailbox = m.email))"""
+        )
+        writer.links_added.append(
+            f"""INSERT INTO accounts_mailboxlink (account_id, mailbox_id)
+            SELECT DISTINCT a.id, m.id FROM {LINKS} l
+            JOIN accounts_staffaccount a ON a.email = l.email
+            JOIN accounts_sharedmailbox m ON m.email = l.mailbox
+            WHERE NOT EXISTS (SELECT 1 FROM accounts_mailboxlink k
+                WHERE k.account_id = a.id AND k.mailbox_id = m.id)"""
+        )
+    return writer
+
+
+WRITERS = {"homes": _homes_sql, "mailboxes": _mailboxes_sql, "accounts": _accounts_sql}

@@ -1,0 +1,192 @@
+"""What each import file holds: its columns (with the aliases real exports use), how each
+cell is read, and the staging table a file is loaded into before it is checked as a whole."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from .csvfiles import header_key, parse_date, parse_moment
+from .rules import ReportedStatus, is_valid_ods_code, normalise_email, normalise_ods_code
+
+LEAVER = "leaver"
+STATUSES = {
+    "active": ReportedStatus.ACTIVE.value,
+    "enabled": ReportedStatus.ACTIVE.value,
+    "disabled": ReportedStatus.DISABLED.value,
+    "deleted": ReportedStatus.DELETED.value,
+    "leaver": LEAVER,
+    "left": LEAVER,
+}
+
+
+def ods_code(text: str) -> str:
+    code = normalise_ods_code(text)
+    if not is_valid_ods_code(code):
+        raise ValueError(f"{text.strip()!r} is not a valid ODS code: use 3 to 6 letters or digits")
+    return code
+
+
+def email(text: str) -> str:
+    value = normalise_email(text)
+    try:
+        validate_email(value)
+    except ValidationError:
+        raise ValueError(f"{text.strip()!r} is not a valid email address") from None
+    return value
+
+
+def status(text: str) -> str:
+    key = text.strip().lower()
+    if not key:
+        return ReportedStatus.ACTIVE.value
+    if key not in STATUSES:
+        raise ValueError(
+            f"{text.strip()!r} is not a status: use active, disabled, deleted or leaver"
+        )
+    return STATUSES[key]
+
+
+def mailbox_list(text: str) -> list[str]:
+    found = []
+    for part in text.replace(",", ";").split(";"):
+        if part.strip():
+            value = email(part)
+            if value not in found:
+                found.append(value)
+    return found
+
+
+def text_field(max_length: int) -> Callable[[str], str | None]:
+    def read(text: str) -> str | None:
+        value = text.strip()
+        if len(value) > max_length:
+            raise ValueError(f"is {len(value)} characters long; the most allowed is {max_length}")
+        return value or None
+
+    return read
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    read: Callable[[str], object]
+    required: bool = False
+    aliases: tuple[str, ...] = ()
+
+    def keys(self) -> set[str]:
+        return {header_key(self.name), *(header_key(a) for a in self.aliases)}
+
+
+ODS = Column(
+    "ods_code",
+    ods_code,
+    required=True,
+    aliases=("ODS", "ODS Code", "Org Code", "Organisation Code", "Organization Code",
+             "Org ODS Code", "Site Code", "Site ODS Code"),
+)  # fmt: skip
+EMAIL_ALIASES = ("Email Address", "E-mail", "Mail", "Primary SMTP Address",
+                 "NHSmail Address", "User Principal Name", "UPN")  # fmt: skip
+DISPLAY_NAME = Column(
+    "display_name", text_field(200), aliases=("Display Name", "Full Name", "Name")
+)
+
+
+@dataclass(frozen=True)
+class Spec:
+    kind: str
+    key: str
+    columns: tuple[Column, ...]
+    staging: dict[str, str] = field(default_factory=dict)
+
+    def match(self, header: list[str]) -> tuple[dict[str, int], list[str]]:
+        """Which file column feeds each of ours, and the required ones missing."""
+        positions = {}
+        for index, name in enumerate(header):
+            key = header_key(name)
+            for column in self.columns:
+                if column.name not in positions and key in column:
+                    positions[column.name] = index
+                    break
+        missing = [c.name for c in self.columns if c.required and c.name not in positions]
+        return positions, missing
+
+
+HOMES = Spec(
+    kind="homes",
+    key="ods_code",
+    columns=(
+        ODS,
+        Column(
+            "name",
+            text_field(200),
+            required=True,
+            aliases=("Home Name", "Care Home", "Care Home Name", "Site Name", "Organisation Name"),
+        ),
+        Column(
+            "registered_landline",
+            text_field(30),
+            aliases=("Landline", "Telephone", "Phone", "Phone Number", "Registered Phone"),
+        ),
+        Column(
+            "cqc_location_id", text_field(20), aliases=("CQC Location", "CQC ID", "Location ID")
+        ),
+        Column("region", text_field(120), aliases=("Area", "ICB", "Local Authority")),
+    ),  # fmt: skip
+)
+MAILBOXES = Spec(
+    kind="mailboxes",
+    key="email",
+    columns=(
+        ODS,
+        Column(
+            "email",
+            email,
+            required=True,
+            aliases=(*EMAIL_ALIASES, "Shared Mailbox", "Shared Mailbox Address", "Mailbox"),
+        ),
+        DISPLAY_NAME,
+    ),  # fmt: skip
+)
+ACCOUNTS = Spec(
+    kind="accounts",
+    key="email",
+    columns=(
+        Column("email", email, required=True, aliases=EMAIL_ALIASES),
+        ODS,
+        DISPLAY_NAME,
+        Column("status", status, aliases=("Account Status", "User Status", "State")),
+        Column(
+            "last_activity",
+            parse_moment,
+            aliases=(
+                "Last Activity",
+                "Last Activity Date",
+                "Last Logon",
+                "Last Logon Time",
+                "Last Logon Date",
+                "Last Login",
+                "Last Login Date",
+                "Last Sign In",
+            ),
+        ),
+        Column(
+            "created",
+            parse_date,
+            aliases=(
+                "Created Date",
+                "Date Created",
+                "When Created",
+                "Creation Date",
+                "Account Created",
+            ),
+        ),
+        Column(
+            "shared_mailboxes",
+            mailbox_list,
+            aliases=("Shared Mailbox", "Shared Mailboxes", "Mailboxes", "Linked Mailboxes"),
+        ),
+    ),  # fmt: skip
+)
+SPECS = {spec.kind: spec for spec in (HOMES, MAILBOXES, ACCOUNTS)}

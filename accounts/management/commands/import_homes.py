@@ -1,0 +1,6 @@
+from accounts.management.importcommand import ImportCommand
+
+
+class Command(ImportCommand):
+    help = "Upsert homes from a CSV file (see README for the columns)."
+    kind = "homes"
