@@ -2,7 +2,7 @@
 cell is read, and the staging table a file is loaded into before it is checked as a whole."""
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -75,7 +75,7 @@ class Column:
     required: bool = False
     aliases: tuple[str, ...] = ()
 
-    def keys(self) -> set[str]:
+    def header_keys(self) -> set[str]:
         return {header_key(self.name), *(header_key(a) for a in self.aliases)}
 
 
@@ -98,7 +98,6 @@ class Spec:
     kind: str
     key: str
     columns: tuple[Column, ...]
-    staging: dict[str, str] = field(default_factory=dict)
 
     def match(self, header: list[str]) -> tuple[dict[str, int], list[str]]:
         """Which file column feeds each of ours, and the required ones missing."""
@@ -106,7 +105,7 @@ class Spec:
         for index, name in enumerate(header):
             key = header_key(name)
             for column in self.columns:
-                if column.name not in positions and key in column:
+                if column.name not in positions and key in column.header_keys():
                     positions[column.name] = index
                     break
         missing = [c.name for c in self.columns if c.required and c.name not in positions]
