@@ -125,7 +125,8 @@ class StaffAccount(models.Model):
     class Meta:
         ordering = ["email"]
         verbose_name = "staff NHSmail account"
-        indexes = [models.Index(fields=["home", "state"]), models.Index(fields=["state"])]
+        # No index holds state or dates the check writes: PostgreSQL can then update rows in
+        # place (HOT, with the fillfactor set in migration 0004), which is most of a night.
         constraints = [
             models.CheckConstraint(condition=Q(email=Lower("email")), name="account_email_lower")
         ]
@@ -284,13 +285,28 @@ class CheckRun(models.Model):
 class StateChange(models.Model):
     """A change of an account's state or a mailbox's risk, recorded by one check run."""
 
-    run = models.ForeignKey(CheckRun, on_delete=models.CASCADE, related_name="changes")
+    # The check writes these rows in bulk from ids it has just joined, so the database's
+    # per-row foreign-key triggers (a million at a first run) are left out; Django still
+    # cascades deletes.
+    run = models.ForeignKey(
+        CheckRun, on_delete=models.CASCADE, related_name="changes", db_constraint=False
+    )
     as_of = models.DateField()
     account = models.ForeignKey(
-        StaffAccount, null=True, blank=True, on_delete=models.CASCADE, related_name="changes"
+        StaffAccount,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="changes",
+        db_constraint=False,
     )
     mailbox = models.ForeignKey(
-        SharedMailbox, null=True, blank=True, on_delete=models.CASCADE, related_name="changes"
+        SharedMailbox,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="changes",
+        db_constraint=False,
     )
     from_value = models.CharField(max_length=12, blank=True)
     to_value = models.CharField(max_length=12)
