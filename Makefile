@@ -47,6 +47,7 @@ browsers:
 
 bench: $(DEV_STAMP)
 	DEBUG=true $(PY) bench/check.py
+	DEBUG=true $(PY) bench/imports.py
 
 clean:
 	rm -rf $(VENV) var

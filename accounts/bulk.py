@@ -1,6 +1,7 @@
 """Loading many rows fast: COPY on PostgreSQL, executemany elsewhere. Rows are written in
 chunks so memory stays flat whatever the size of the input."""
 
+import csv
 import io
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
@@ -15,17 +16,6 @@ def chunks(rows: Iterable, size: int = CHUNK) -> Iterator[list]:
     iterator = iter(rows)
     while chunk := list(islice(iterator, size)):
         yield chunk
-
-
-def _copy_text(value) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    text = str(value)
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def _adapt(value):
@@ -44,12 +34,14 @@ def load(table: str, columns: list[str], rows: Iterable[tuple]) -> int:
         for chunk in chunks(rows):
             total += len(chunk)
             if connection.vendor == "postgresql":
+                # CSV COPY: None is written unquoted-empty, which COPY reads as NULL. Empty
+                # strings never reach here (readers turn blanks into None).
                 buffer = io.StringIO()
-                for row in chunk:
-                    buffer.write("\t".join(_copy_text(v) for v in row))
-                    buffer.write("\n")
+                csv.writer(buffer, lineterminator="\n").writerows(chunk)
                 buffer.seek(0)
-                cursor.cursor.copy_from(buffer, table, columns=columns)
+                cursor.cursor.copy_expert(
+                    f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buffer
+                )
             else:
                 marks = ", ".join(["%s"] * len(columns))
                 cursor.executemany(

@@ -73,11 +73,24 @@ def rows_for(kind: str, homes=None, as_of: date | None = None) -> Iterator[dict]
     return account_rows(homes, as_of) if kind == "accounts" else mailbox_rows(homes)
 
 
-def write_csv(kind: str, rows, out) -> None:
-    writer = csv.DictWriter(out, fieldnames=KINDS[kind], lineterminator="\n")
-    writer.writeheader()
+class _Line:
+    """A file-like that hands back what csv writes, one line at a time."""
+
+    def write(self, text: str) -> str:
+        return text
+
+
+def csv_lines(kind: str, rows) -> Iterator[str]:
+    """The export as CSV text, line by line (for streaming downloads)."""
+    writer = csv.DictWriter(_Line(), fieldnames=KINDS[kind], lineterminator="\n")
+    yield writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        yield writer.writerow({k: "" if v is None else v for k, v in row.items()})
+
+
+def write_csv(kind: str, rows, out) -> None:
+    for line in csv_lines(kind, rows):
+        out.write(line)
 
 
 def write_json(rows, out) -> None:

@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 
 from .rules import normalise_email
@@ -16,3 +17,35 @@ class EmailAuthenticationForm(AuthenticationForm):
 
     def clean_username(self):
         return normalise_email(self.cleaned_data["username"])
+
+
+class ImportUploadForm(forms.Form):
+    kind = forms.ChoiceField(
+        label="What the file holds",
+        choices=[
+            ("accounts", "Staff NHSmail accounts"),
+            ("mailboxes", "Shared mailboxes"),
+            ("homes", "Care homes"),
+        ],
+        widget=forms.RadioSelect,
+        initial="accounts",
+    )
+    file = forms.FileField(
+        label="CSV file",
+        help_text="A CSV file, UTF-8 or saved from Excel. The columns are listed below.",
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > settings.IMPORT_UPLOAD_MAX_BYTES:
+            raise forms.ValidationError(
+                f"The file is {upload.size / 1_048_576:,.1f} MB; the most you can upload is "
+                f"{settings.IMPORT_UPLOAD_MAX_BYTES / 1_048_576:,.0f} MB."
+            )
+        return upload
+
+
+class ImportConfirmForm(forms.Form):
+    skip_bad_rows = forms.BooleanField(
+        label="Skip the rows with errors and import the rest", required=False
+    )

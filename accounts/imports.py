@@ -54,7 +54,9 @@ class ImportResult:
     skipped_count: int = 0
     skipped_lines: list[int] = field(default_factory=list)
     has_links_column: bool = False
+    columns: dict[str, str] = field(default_factory=dict)  # ours -> the file's header
     written: bool = False
+    record_id: int | None = None
 
     def add_error(self, line: int, column: str, message: str) -> None:
         self.error_count += 1
@@ -99,12 +101,15 @@ def run_import(
     user=None,
     source: str = ImportRecord.Source.COMMAND,
     progress: Callable[[int, float], None] | None = None,
+    token: str = "",
 ) -> ImportResult:
     """Import one CSV file; always leaves an ImportRecord saying what happened."""
     spec = SPECS[kind]
     path = Path(path)
     result = ImportResult(kind, file_name or path.name, dry_run, skip_bad_rows)
-    record = ImportRecord(kind=kind, source=source, user=user, file_name=result.file_name)
+    record = ImportRecord(
+        kind=kind, source=source, user=user, file_name=result.file_name, token=token
+    )
     try:
         facts = csvfiles.inspect(path, settings.IMPORT_MAX_BYTES)
         record.size, record.sha256 = facts.size, facts.sha256
@@ -126,6 +131,7 @@ def run_import(
     except _Refused as exc:
         result.add_error(exc.line, exc.column, exc.message)
     record.finish(result)
+    result.record_id = record.pk
     return result
 
 
@@ -156,6 +162,8 @@ def _stage(spec: Spec, path: Path, encoding: str, result: ImportResult, progress
             1, ", ".join(missing), f"required column missing (the file's columns are: {found})"
         )
     result.has_links_column = "shared_mailboxes" in positions
+    result.columns = {name: header[index] for name, index in positions.items()}
+    readers = [(c.name, c.read, c.required, positions.get(c.name)) for c in spec.columns]
     links: list[tuple] = []
     started = time.monotonic()
 
@@ -171,15 +179,18 @@ def _stage(spec: Spec, path: Path, encoding: str, result: ImportResult, progress
                     result, line, "row", f"has {len(fields)} fields; the header has {len(header)}"
                 )
                 continue
-            row = _read_row(spec, line, fields, positions, result)
+            row = _read_row(readers, line, fields, result)
             if row is None:
                 continue
-            if spec.kind == "accounts":
-                links.extend((line, row[0], box) for box in row.pop() or ())
-                if len(links) >= bulk.CHUNK:
-                    bulk.load(LINKS, ["line", "email", "mailbox"], links)
-                    links.clear()
-            yield (line, *row)
+            if spec.kind != "accounts":
+                yield (line, *row)
+                continue
+            email, ods, name, status, moment, created, mailboxes = row
+            links.extend((line, email, box) for box in mailboxes or ())
+            if len(links) >= bulk.CHUNK:
+                bulk.load(LINKS, ["line", "email", "mailbox"], links)
+                links.clear()
+            yield (line, email, ods, name, status, *(moment or (None, None)), created)
 
     columns = ["line", *(name for name, _ in STAGING[spec.kind])]
     try:
@@ -198,44 +209,27 @@ def _reject(result: ImportResult, line: int, column: str, message: str) -> None:
         result.skipped_lines.append(line)
 
 
-def _read_row(spec: Spec, line: int, fields, positions, result: ImportResult):
-    values, errors = {}, []
-    for column in spec.columns:
-        index = positions.get(column.name)
+def _read_row(readers, line: int, fields: list[str], result: ImportResult) -> list | None:
+    """The row's values in column order, or None (with its errors recorded)."""
+    values, errors = [], []
+    for name, read, required, index in readers:
         if index is None:  # an absent column leaves what the portal knows as it is
-            values[column.name] = None
+            values.append(None)
             continue
         raw = fields[index]
-        if column.required and not raw.strip():
-            errors.append((column.name, "is empty; it is required"))
+        if required and not raw.strip():
+            errors.append((name, "is empty; it is required"))
             continue
         try:
-            values[column.name] = column.read(raw)
+            values.append(read(raw))
         except ValueError as exc:
-            errors.append((column.name, str(exc)))
-    if errors:
-        for column, message in errors[1:]:
-            result.add_error(line, column, message)
-        _reject(result, line, *errors[0])
-        return None
-    if spec.kind == "homes":
-        return [
-            values[k]
-            for k in ("ods_code", "name", "registered_landline", "cqc_location_id", "region")
-        ]
-    if spec.kind == "mailboxes":
-        return [values["ods_code"], values["email"], values["display_name"]]
-    moment, on = values["last_activity"] or (None, None)
-    return [
-        values["email"],
-        values["ods_code"],
-        values["display_name"],
-        values["status"],
-        moment,
-        on,
-        values["created"],
-        values["shared_mailboxes"] if result.has_links_column else None,
-    ]
+            errors.append((name, str(exc)))
+    if not errors:
+        return values
+    for column, message in errors[1:]:
+        result.add_error(line, column, message)
+    _reject(result, line, *errors[0])
+    return None
 
 
 # Whole-file checks, in SQL ------------------------------------------------------------

@@ -356,6 +356,8 @@ class ImportRecord(models.Model):
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     error_count = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
+    # Ties a portal upload to its records (preview and import).
+    token = models.CharField(max_length=32, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]

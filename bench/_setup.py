@@ -10,27 +10,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-PG_URL = "postgres://root@127.0.0.1:5432/carehome_bench"
+PG_SERVER = "postgres://root@127.0.0.1:5432"
 
 
-def parse(description: str, default_rows: int, **extra) -> argparse.Namespace:
+def parse(description: str, default_rows: int, name: str) -> argparse.Namespace:
+    """Arguments, then a fresh database of this benchmark's own (named by `name`)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--accounts", "--rows", dest="rows", type=int, default=default_rows)
     parser.add_argument(
         "--sqlite", action="store_true", help="use a SQLite file under var/ instead of PostgreSQL"
     )
-    for name, kwargs in extra.items():
-        parser.add_argument(name, **kwargs)
     args = parser.parse_args()
     os.environ["DEBUG"] = "true"
     os.environ.pop("REDIS_URL", None)
     if args.sqlite:
-        db = ROOT / "var" / "bench.sqlite3"
+        db = ROOT / "var" / f"{name}.sqlite3"
         db.unlink(missing_ok=True)
         os.environ["DATABASE_URL"] = f"sqlite:///{db}"
     else:
-        os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", PG_URL)
-        name = os.environ["DATABASE_URL"].rsplit("/", 1)[1]
+        server = os.environ.get("BENCH_POSTGRES", PG_SERVER)
+        os.environ["DATABASE_URL"] = f"{server}/{name}"
         subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "root", "--if-exists", name], check=True)
         subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "root", name], check=True)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "carehome_portal.settings")

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 
 from _setup import parse, peak_rss_mb
 
-args = parse(__doc__, 1_500_000)
+args = parse(__doc__, 1_500_000, "carehome_bench_check")
 
 from django.db import connection, transaction
 

@@ -151,6 +151,9 @@ if not 0 < WARNING_DAYS < INACTIVITY_DAYS:
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=512 * 1024 * 1024)
 # Uploaded files from the portal are kept here while they are checked, never under static/.
 UPLOAD_DIR = VAR_DIR / "uploads"
+IMPORT_UPLOAD_MAX_BYTES = env.int("IMPORT_UPLOAD_MAX_BYTES", default=100 * 1024 * 1024)
+# Uploads larger than this are imported by the Celery worker, with a progress page.
+IMPORT_BACKGROUND_BYTES = env.int("IMPORT_BACKGROUND_BYTES", default=5 * 1024 * 1024)
 UPLOAD_DIR.mkdir(exist_ok=True)
 
 # Celery: Redis when REDIS_URL is set, otherwise a filesystem broker that needs no server.

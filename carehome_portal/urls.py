@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from accounts import views
+from accounts import importviews, views
 from accounts.forms import EmailAuthenticationForm
 
 urlpatterns = [
@@ -10,6 +10,12 @@ urlpatterns = [
     path("health/", views.health, name="health"),
     path("dashboard/", views.dashboard_view, name="dashboard"),
     path("homes/<str:ods_code>/", views.home_detail, name="home_detail"),
+    path("imports/new/", importviews.import_new, name="import_new"),
+    path("imports/<str:token>/", importviews.import_preview, name="import_preview"),
+    path("imports/<str:token>/confirm/", importviews.import_confirm, name="import_confirm"),
+    path("imports/<str:token>/progress/", importviews.import_progress, name="import_progress"),
+    path("import-records/<int:pk>/", importviews.import_record, name="import_record"),
+    path("exports/<str:kind>.csv", importviews.export_download, name="export_download"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(authentication_form=EmailAuthenticationForm),

@@ -33,3 +33,8 @@ def risk_meaning(risk):
 @register.filter
 def state_label(state):
     return AccountState(state).label if state else "Not checked"
+
+
+@register.filter
+def get_item(mapping, key):
+    return mapping.get(key)

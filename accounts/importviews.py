@@ -1,0 +1,143 @@
+"""Pages for admins: import a report (upload, checked preview, confirm) and download the
+hygiene export. Managers may download the export for their own homes."""
+
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+from kombu.exceptions import OperationalError as BrokerError
+
+from . import exports, importweb
+from .forms import ImportConfirmForm, ImportUploadForm
+from .importspecs import SPECS
+from .models import ImportRecord
+from .rules import normalise_ods_code
+from .scoping import homes_for
+from .tasks import import_file
+
+SESSION_KEY = "uploads"
+
+
+def admin_only(view):
+    """Admins only; anyone else gets 404, as for anything out of their scope."""
+
+    @wraps(view)
+    @login_required
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_admin:
+            raise Http404("Not found.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _pending(request, token: str) -> tuple[dict, object]:
+    """This user's upload for the token, or 404."""
+    pending = request.session.get(SESSION_KEY, {}).get(token)
+    path = importweb.upload_path(token)
+    if not pending or path is None:
+        raise Http404("No such upload.")
+    return pending, path
+
+
+@admin_only
+def import_new(request):
+    if request.method == "POST" and int(request.META.get("CONTENT_LENGTH") or 0) > (
+        settings.IMPORT_UPLOAD_MAX_BYTES + 1_048_576
+    ):
+        form = ImportUploadForm()
+        form.add_error(None, "The file is too large to upload here; split it, or use the command.")
+    elif request.method == "POST":
+        form = ImportUploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            token = importweb.save_upload(form.cleaned_data["file"])
+            uploads = request.session.get(SESSION_KEY, {})
+            uploads[token] = {
+                "kind": form.cleaned_data["kind"],
+                "name": form.cleaned_data["file"].name[:200],
+            }
+            request.session[SESSION_KEY] = uploads
+            return redirect("import_preview", token=token)
+    else:
+        form = ImportUploadForm()
+    return render(request, "accounts/import_new.html", {"form": form})
+
+
+@admin_only
+def import_preview(request, token):
+    pending, path = _pending(request, token)
+    result, rows = importweb.preview(pending["kind"], token, request.user, pending["name"])
+    context = {
+        "token": token,
+        "pending": pending,
+        "result": result,
+        "rows": rows,
+        "spec": SPECS[pending["kind"]],
+        "form": ImportConfirmForm(),
+        "background": path.stat().st_size > settings.IMPORT_BACKGROUND_BYTES,
+    }
+    return render(request, "accounts/import_preview.html", context)
+
+
+@admin_only
+@require_POST
+def import_confirm(request, token):
+    pending, path = _pending(request, token)
+    form = ImportConfirmForm(request.POST)
+    skip = form.is_valid() and form.cleaned_data["skip_bad_rows"]
+    args = (pending["kind"], str(path), request.user.pk, skip, pending["name"])
+    if path.stat().st_size > settings.IMPORT_BACKGROUND_BYTES:
+        try:
+            import_file.apply_async(args=args, retry=False)
+        except (BrokerError, OSError):
+            messages.error(request, "The import could not be queued: the task broker is down.")
+            return redirect("import_preview", token=token)
+        return redirect("import_progress", token=token)
+    record_id = importweb.import_upload(*args)
+    request.session[SESSION_KEY].pop(token, None)
+    request.session.modified = True
+    return redirect("import_record", pk=record_id)
+
+
+@admin_only
+def import_progress(request, token):
+    if token not in request.session.get(SESSION_KEY, {}):
+        raise Http404("No such upload.")
+    record = (
+        ImportRecord.objects.filter(token=token)
+        .exclude(outcome=ImportRecord.Outcome.DRY_RUN)
+        .first()
+    )
+    if record:
+        return redirect("import_record", pk=record.pk)
+    return render(
+        request,
+        "accounts/import_progress.html",
+        {"progress": importweb.read_progress(token), "token": token},
+    )
+
+
+@admin_only
+def import_record(request, pk):
+    record = get_object_or_404(ImportRecord, pk=pk)
+    return render(request, "accounts/import_record.html", {"record": record})
+
+
+@login_required
+def export_download(request, kind):
+    """The hygiene export for the homes this user may see, as CSV."""
+    if kind not in exports.KINDS:
+        raise Http404("No such export.")
+    homes = homes_for(request.user)
+    if ods := request.GET.get("ods"):
+        homes = homes.filter(ods_code=normalise_ods_code(ods))
+    rows = exports.rows_for(kind, homes)
+    response = StreamingHttpResponse(
+        exports.csv_lines(kind, rows), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="nhsmail-{kind}.csv"'
+    return response

@@ -1,0 +1,105 @@
+"""Imports from the portal: an admin uploads a report, sees a checked preview, confirms.
+Uploads live under UPLOAD_DIR (never served) until they are imported or abandoned."""
+
+import csv
+import json
+import secrets
+import time
+from pathlib import Path
+
+from django.conf import settings
+
+from . import csvfiles
+from .imports import ImportResult, run_import
+from .models import ImportRecord, User
+
+PREVIEW_ROWS = 10
+TOKEN_CHARS = set("0123456789abcdef")
+
+
+def upload_path(token: str) -> Path | None:
+    """The stored upload for a token, or None for anything that is not one of ours."""
+    if len(token) != 32 or not set(token) <= TOKEN_CHARS:
+        return None
+    path = settings.UPLOAD_DIR / f"{token}.csv"
+    return path if path.is_file() else None
+
+
+def progress_path(token: str) -> Path:
+    return settings.UPLOAD_DIR / f"{token}.progress.json"
+
+
+def save_upload(uploaded) -> str:
+    token = secrets.token_hex(16)
+    with (settings.UPLOAD_DIR / f"{token}.csv").open("wb") as handle:
+        for chunk in uploaded.chunks():
+            handle.write(chunk)
+    return token
+
+
+def preview(kind: str, token: str, user: User, file_name: str) -> tuple[ImportResult, list]:
+    """A dry run of the whole file, plus its first rows as the file has them."""
+    path = upload_path(token)
+    result = run_import(
+        kind,
+        path,
+        dry_run=True,
+        user=user,
+        source=ImportRecord.Source.WEB,
+        file_name=file_name,
+        token=token,
+    )
+    rows = []
+    if result.encoding:
+        try:
+            for _, fields in csvfiles.rows(path, result.encoding):
+                rows.append(fields)
+                if len(rows) > PREVIEW_ROWS:
+                    break
+        except (csv.Error, UnicodeDecodeError):
+            rows = []
+    return result, rows
+
+
+def import_upload(kind: str, path: str, user_id: int, skip_bad_rows: bool, file_name: str) -> int:
+    """Import a stored upload for real, writing progress beside it; returns the record id."""
+    path = Path(path)
+    token = path.stem
+    user = User.objects.filter(pk=user_id).first()
+
+    def progress(rows: int, seconds: float) -> None:
+        progress_path(token).write_text(json.dumps({"rows": rows, "seconds": round(seconds, 1)}))
+
+    try:
+        result = run_import(
+            kind,
+            path,
+            skip_bad_rows=skip_bad_rows,
+            user=user,
+            source=ImportRecord.Source.WEB,
+            file_name=file_name,
+            progress=progress,
+            token=token,
+        )
+    finally:
+        path.unlink(missing_ok=True)
+        progress_path(token).unlink(missing_ok=True)
+    return result.record_id
+
+
+def read_progress(token: str) -> dict:
+    try:
+        return json.loads(progress_path(token).read_text())
+    except (OSError, ValueError):
+        return {"rows": 0, "seconds": 0}
+
+
+def clean_old_uploads(max_age_hours: int = 24) -> int:
+    """Abandoned uploads are deleted after a day."""
+    cutoff = time.time() - max_age_hours * 3600
+    removed = 0
+    for path in settings.UPLOAD_DIR.glob("*"):
+        if path.is_file() and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
