@@ -29,6 +29,11 @@ LINKS = "accounts_mailboxlink"
 CHANGES = "accounts_statechange"
 
 
+# rules.activity_date, in SQL: reported activity (or first recorded), or a later vouched log-in.
+ACTIVITY = """CASE WHEN a.attested_on > COALESCE(a.last_activity_date, a.first_recorded)
+    THEN a.attested_on ELSE COALESCE(a.last_activity_date, a.first_recorded) END"""
+
+
 def _in(values) -> str:
     return ", ".join(f"'{v}'" for v in values)
 
@@ -40,9 +45,9 @@ def _plus_days(column: str, days: int) -> str:
     return f"date({column}, '+{int(days)} days')"
 
 
-def _account_sql(days: int) -> str:
+def _account_sql(days: int, scope: str = "") -> str:
     """One pass over accounts: the rows whose state or disable date must change."""
-    activity = "COALESCE(a.last_activity_date, a.first_recorded)"
+    activity = ACTIVITY
     return f"""
         CREATE TEMPORARY TABLE check_account_changes AS
         SELECT id, old_state, new_state, new_disable FROM (
@@ -56,20 +61,20 @@ def _account_sql(days: int) -> str:
                     ELSE 'active'
                 END AS new_state,
                 {_plus_days(activity, days)} AS new_disable
-            FROM {ACCOUNTS} a
+            FROM {ACCOUNTS} a {scope and f"WHERE a.{scope}"}
         ) s
         WHERE new_state IS DISTINCT FROM old_state OR new_disable IS DISTINCT FROM old_disable
     """
 
 
-def _mailbox_sql(days: int) -> str:
+def _mailbox_sql(days: int, scope: str = "") -> str:
     """One pass over mailboxes and their links: the rows whose risk, alive count or
     forecast must change."""
     alive, gone = _in(KEEPS_MAILBOX_ALIVE), _in(GONE)
-    activity = "COALESCE(a.last_activity_date, a.first_recorded)"
+    activity = ACTIVITY
     return f"""
         CREATE TEMPORARY TABLE check_mailbox_changes AS
-        SELECT id, old_risk, new_risk, new_alive, new_forecast FROM (
+        SELECT id, old_risk, new_risk, old_alive, new_alive, new_forecast FROM (
             SELECT m.id, m.risk AS old_risk, m.alive_accounts AS old_alive,
                 m.forecast_date AS old_forecast,
                 CASE
@@ -89,13 +94,14 @@ def _mailbox_sql(days: int) -> str:
                 FROM {LINKS} l JOIN {ACCOUNTS} a ON a.id = l.account_id
                 GROUP BY l.mailbox_id
             ) agg ON agg.mailbox_id = m.id
+            {scope and f"WHERE m.{scope}"}
         ) s
         WHERE new_risk IS DISTINCT FROM old_risk OR new_alive IS DISTINCT FROM old_alive
             OR new_forecast IS DISTINCT FROM old_forecast
     """
 
 
-def _statements(days: int) -> list[str]:
+def _statements(days: int, scope: str = "") -> list[str]:
     """The statements after the two change tables exist: events, then the writes."""
     if connection.vendor == "postgresql":
         update_accounts = f"""
@@ -122,10 +128,13 @@ def _statements(days: int) -> list[str]:
             SELECT %(run)s, %(as_of)s, id, NULL, COALESCE(old_state, ''), new_state
             FROM check_account_changes WHERE new_state IS DISTINCT FROM old_state""",
         update_accounts,
-        _mailbox_sql(days),
+        _mailbox_sql(days, scope),
         f"""INSERT INTO {CHANGES} (run_id, as_of, account_id, mailbox_id, from_value, to_value)
             SELECT %(run)s, %(as_of)s, NULL, id, COALESCE(old_risk, ''), new_risk
             FROM check_mailbox_changes WHERE new_risk IS DISTINCT FROM old_risk""",
+        """INSERT INTO accounts_mailboxalivechange (run_id, mailbox_id, alive)
+            SELECT %(run)s, id, new_alive FROM check_mailbox_changes
+            WHERE new_alive IS DISTINCT FROM old_alive""",
         update_mailboxes,
     ]
 
@@ -152,7 +161,7 @@ def _exclusive():
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _apply(run: CheckRun, thresholds: Thresholds) -> None:
+def _apply(run: CheckRun, thresholds: Thresholds, home_id: int | None = None) -> None:
     """The set-based check: a fixed handful of statements whatever the number of rows."""
     now = timezone.now()
     params = {
@@ -161,12 +170,14 @@ def _apply(run: CheckRun, thresholds: Thresholds) -> None:
         "at_risk_before": thresholds.at_risk_on_or_before(run.as_of),
         "run": run.pk,
         "now": now,
+        "home": home_id,
     }
+    scope = "home_id = %(home)s" if home_id else ""
     with connection.cursor() as cursor:
         for table in ("check_account_changes", "check_mailbox_changes"):
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
         days = thresholds.inactivity_days
-        for sql in [_account_sql(days), *_statements(days)]:
+        for sql in [_account_sql(days, scope), *_statements(days, scope)]:
             cursor.execute(sql, params)
             if sql.lstrip().startswith("CREATE TEMPORARY TABLE"):
                 # Without statistics the planner takes the change table for tiny and joins
@@ -188,8 +199,11 @@ def _apply(run: CheckRun, thresholds: Thresholds) -> None:
         mailbox_events = cursor.fetchone()[0]
         for table in ("check_account_changes", "check_mailbox_changes"):
             cursor.execute(f"DROP TABLE {table}")
-    by_state = dict(StaffAccount.objects.values_list("state").annotate(n=Count("id")).order_by())
-    by_risk = dict(SharedMailbox.objects.values_list("risk").annotate(n=Count("id")).order_by())
+    accounts, mailboxes = StaffAccount.objects.all(), SharedMailbox.objects.all()
+    if home_id:
+        accounts, mailboxes = accounts.filter(home_id=home_id), mailboxes.filter(home_id=home_id)
+    by_state = dict(accounts.values_list("state").annotate(n=Count("id")).order_by())
+    by_risk = dict(mailboxes.values_list("risk").annotate(n=Count("id")).order_by())
     run.checked = sum(by_state.values())
     run.newly_flagged = flagged or 0
     run.recovered = recovered or 0
@@ -198,9 +212,11 @@ def _apply(run: CheckRun, thresholds: Thresholds) -> None:
     run.mailboxes_by_risk = {r.value: by_risk.get(r.value, 0) for r in MailboxRisk}
 
 
-def run_check(as_of: date, trigger: str = CheckRun.Trigger.COMMAND) -> CheckRun:
-    """Run the check as of a London date and return its run record (ok, failed or skipped)."""
-    run = CheckRun.objects.create(as_of=as_of, trigger=trigger)
+def run_check(as_of: date, trigger: str = CheckRun.Trigger.COMMAND, home=None) -> CheckRun:
+    """Run the check as of a London date and return its run record (ok, failed or skipped).
+    With a home, only that home's accounts and mailboxes are brought up to date (after a
+    manager's action), recorded as a run of its own."""
+    run = CheckRun.objects.create(as_of=as_of, trigger=trigger, home=home)
     thresholds = Thresholds.from_settings()
     try:
         with transaction.atomic(), _exclusive() as acquired:

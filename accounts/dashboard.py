@@ -8,7 +8,7 @@ from datetime import date
 from django.db.models import Case, CharField, Count, IntegerField, Min, Prefetch, Q, Value, When
 
 from . import rules
-from .models import CheckRun, SharedMailbox, StaffAccount
+from .models import CheckRun, MailboxAliveChange, SharedMailbox, StaffAccount, StateChange
 from .rules import AccountState, MailboxRisk
 
 RISK_RANK = {risk.value: rank for rank, risk in enumerate(rules.RISK_ORDER)}
@@ -37,7 +37,11 @@ RISK_MEANING = {
 
 
 def last_run() -> CheckRun | None:
-    return CheckRun.objects.filter(outcome=CheckRun.Outcome.OK).order_by("-finished_at").first()
+    return (
+        CheckRun.objects.filter(outcome=CheckRun.Outcome.OK, home__isnull=True)
+        .order_by("-finished_at")
+        .first()
+    )
 
 
 def ranked_homes(homes):
@@ -136,3 +140,87 @@ def risk_totals(homes) -> dict:
         .order_by()
     )
     return {risk: found.get(risk.value, 0) for risk in MailboxRisk}
+
+
+SORTS = {
+    "name": lambda a: (a.display_name or a.email).lower(),
+    "email": lambda a: a.email,
+    "state": lambda a: (a.state or "", a.email),
+    "days": lambda a: (-(a.days or 0), a.email),
+    "disable": lambda a: (a.disable_date or date.max, a.email),
+}
+
+
+SORT_LABELS = {
+    "disable": "disable date",
+    "name": "name",
+    "email": "email",
+    "state": "state",
+    "days": "days inactive",
+}
+
+
+def home_history(home, limit: int = 50):
+    """The home's recorded changes, newest first."""
+    return (
+        StateChange.objects.filter(Q(account__home=home) | Q(mailbox__home=home))
+        .select_related("run", "account", "mailbox")
+        .order_by("-run_id", "id")[:limit]
+    )
+
+
+@dataclass
+class Chart:
+    mailbox: object
+    points: str
+    values: list[int]
+    first_date: date | None
+    last_date: date | None
+    top: int
+    width: int = 600
+    height: int = 120
+
+    @property
+    def summary(self) -> str:
+        if not self.values:
+            return "No check has recorded this mailbox yet."
+        return (
+            f"Over the last {len(self.values)} checks ({self.first_date:%d %B %Y} to "
+            f"{self.last_date:%d %B %Y}), between {min(self.values)} and {max(self.values)} "
+            f"linked accounts kept {self.mailbox.email} open; now {self.values[-1]}."
+        )
+
+
+def alive_charts(home, mailboxes, runs: int = 90) -> list[Chart]:
+    """Alive accounts per mailbox over the last checks, as SVG polyline points."""
+    recent = list(
+        CheckRun.objects.filter(outcome=CheckRun.Outcome.OK)
+        .filter(Q(home__isnull=True) | Q(home=home))
+        .order_by("-id")
+        .values_list("id", "as_of")[:runs]
+    )[::-1]
+    changes = defaultdict(list)
+    if recent:
+        for mailbox_id, run_id, alive in (
+            MailboxAliveChange.objects.filter(mailbox__home=home, run_id__lte=recent[-1][0])
+            .order_by("run_id")
+            .values_list("mailbox_id", "run_id", "alive")
+        ):
+            changes[mailbox_id].append((run_id, alive))
+    charts = []
+    for mailbox in mailboxes:
+        values, history, current = [], changes[mailbox.pk], 0
+        for run_id, _ in recent:
+            while history and history[0][0] <= run_id:
+                current = history.pop(0)[1]
+            values.append(current)
+        top = max([*values, 2])
+        chart = Chart(mailbox, "", values, recent[0][1] if recent else None,
+                      recent[-1][1] if recent else None, top)  # fmt: skip
+        step = chart.width / max(len(values) - 1, 1)
+        chart.points = " ".join(
+            f"{i * step:.1f},{chart.height - v * (chart.height - 10) / top:.1f}"
+            for i, v in enumerate(values)
+        )
+        charts.append(chart)
+    return charts

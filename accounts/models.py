@@ -114,6 +114,16 @@ class StaffAccount(models.Model):
     last_activity_date = models.DateField(null=True, blank=True, editable=False)
     first_recorded = models.DateField(default=rules.london_today)
     left_on = models.DateField("left on", null=True, blank=True)
+    # A log-in someone vouched for, kept apart from what NHSmail reports: a manager who saw
+    # it (attested_by set) or the person's own check-in from a reminder (attested_by empty).
+    attested_on = models.DateField("log-in vouched for on", null=True, blank=True)
+    attested_by = models.ForeignKey(
+        "User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    removal_requested_on = models.DateField(null=True, blank=True)
+    removal_requested_by = models.ForeignKey(
+        "User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     mailboxes = models.ManyToManyField(
         SharedMailbox, through="MailboxLink", related_name="accounts", blank=True
     )
@@ -141,7 +151,7 @@ class StaffAccount(models.Model):
 
     @property
     def activity_on(self):
-        return rules.activity_date(self.last_activity_date, self.first_recorded)
+        return rules.activity_date(self.last_activity_date, self.first_recorded, self.attested_on)
 
     def days_inactive(self, as_of=None):
         return rules.days_inactive(self.activity_on, as_of or rules.london_today())
@@ -242,9 +252,18 @@ class CheckRun(models.Model):
         BEAT = "beat", "Nightly schedule"
         COMMAND = "command", "Command"
         ADMIN = "admin", "Admin"
+        ACTION = "action", "A manager's action (one home)"
 
     as_of = models.DateField()
     trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    home = models.ForeignKey(
+        "CareHome",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Set when only this home was checked.",
+    )
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.RUNNING)
@@ -374,3 +393,51 @@ class ImportRecord(models.Model):
         self.errors = result.error_lines()[:200]
         self.finished_at = timezone.now()
         self.save()
+
+
+class MailboxAliveChange(models.Model):
+    """How many linked accounts kept a mailbox alive, recorded by a run when it changed:
+    the history behind the home page's chart."""
+
+    run = models.ForeignKey(
+        CheckRun, on_delete=models.CASCADE, related_name="alive_changes", db_constraint=False
+    )
+    mailbox = models.ForeignKey(
+        SharedMailbox, on_delete=models.CASCADE, related_name="alive_changes", db_constraint=False
+    )
+    alive = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["mailbox", "run"])]
+
+    def __str__(self) -> str:
+        return f"{self.mailbox_id}: {self.alive} after run {self.run_id}"
+
+
+class AuditEntry(models.Model):
+    """Who did what, when, to which home: every manager action, import, export download and
+    manual check. Written by the portal, never edited."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL)
+    action = models.CharField(max_length=40)
+    home = models.ForeignKey(CareHome, null=True, blank=True, on_delete=models.SET_NULL)
+    subject = models.CharField(max_length=254, blank=True)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.user_id} {self.action} {self.subject}"
+
+    @classmethod
+    def record(cls, user, action: str, home=None, subject: str = "", detail: str = ""):
+        return cls.objects.create(
+            user=user if user and user.is_authenticated else None,
+            action=action,
+            home=home,
+            subject=subject,
+            detail=detail,
+        )

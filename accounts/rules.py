@@ -99,10 +99,16 @@ def london_date(moment: datetime | None) -> date | None:
     return moment.astimezone(LONDON).date()
 
 
-def activity_date(last_activity_on: date | None, first_recorded: date | None) -> date | None:
-    """The date inactivity counts from: the last activity, or for a never-used account the
-    date it was first recorded."""
-    return last_activity_on or first_recorded
+def activity_date(
+    last_activity_on: date | None, first_recorded: date | None, attested_on: date | None = None
+) -> date | None:
+    """The date inactivity counts from: the last reported activity, or for a never-used
+    account the date it was first recorded; a later log-in someone vouched for (a manager
+    who saw it, or the person's own check-in) counts too."""
+    reported = last_activity_on or first_recorded
+    if attested_on and (reported is None or attested_on > reported):
+        return attested_on
+    return reported
 
 
 def days_inactive(activity_on: date | None, as_of: date) -> int | None:

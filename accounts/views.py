@@ -1,14 +1,15 @@
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
-from django.http import JsonResponse
-from django.shortcuts import render
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
 
 from carehome_portal.celery import app as celery_app
 
-from . import dashboard
-from .models import Region
+from . import actions, dashboard
+from .models import Region, StaffAccount
 from .rules import MailboxRisk, london_today
 from .scoping import get_home_for_user, homes_for
 
@@ -47,7 +48,7 @@ def health(request):
 @login_required
 def dashboard_view(request):
     homes = homes_for(request.user).select_related("region")
-    context = {"last_run": dashboard.last_run(), "risk_meaning": dashboard.RISK_MEANING}
+    context = {"last_run": dashboard.last_run()}
     if not request.user.is_admin:
         context["summaries"] = dashboard.summaries(homes)
         return render(request, "accounts/dashboard_manager.html", context)
@@ -78,12 +79,37 @@ def dashboard_view(request):
 def home_detail(request, ods_code):
     home = get_home_for_user(request.user, ods_code)
     as_of = london_today()
+    summary = dashboard.summaries(homes_for(request.user).filter(pk=home.pk))[0]
+    sort = request.GET.get("sort", "disable")
+    accounts = dashboard.home_accounts(home, as_of)
+    accounts.sort(key=dashboard.SORTS.get(sort, dashboard.SORTS["disable"]))
     context = {
         "home": home,
-        "summary": dashboard.summaries(homes_for(request.user).filter(pk=home.pk))[0],
-        "accounts": dashboard.home_accounts(home, as_of),
+        "summary": summary,
+        "accounts": accounts,
+        "sort": sort if sort in dashboard.SORTS else "disable",
+        "sort_choices": dashboard.SORT_LABELS.items(),
         "as_of": as_of,
         "last_run": dashboard.last_run(),
-        "risk_meaning": dashboard.RISK_MEANING,
+        "history": dashboard.home_history(home),
+        "charts": dashboard.alive_charts(home, summary.mailboxes),
     }
     return render(request, "accounts/home_detail.html", context)
+
+
+@login_required
+def account_action(request, ods_code, pk, action):
+    """A confirmed change to one staff account of a home the user may see."""
+    home = get_home_for_user(request.user, ods_code)
+    account = get_object_or_404(StaffAccount.objects.select_related("home"), pk=pk, home=home)
+    if action not in actions.ACTIONS:
+        raise Http404("No such action.")
+    spec, _ = actions.ACTIONS[action]
+    form = spec.make_form(account, request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        messages.success(request, actions.perform(action, account, request.user, form.cleaned_data))
+        return redirect("home_detail", ods_code=home.ods_code)
+    context = {"home": home, "account": account, "action": spec, "form": form}
+    if action == "removal-requested":
+        context["mailto"] = actions.removal_mailto(account)
+    return render(request, "accounts/account_action.html", context)

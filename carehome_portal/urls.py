@@ -10,6 +10,11 @@ urlpatterns = [
     path("health/", views.health, name="health"),
     path("dashboard/", views.dashboard_view, name="dashboard"),
     path("homes/<str:ods_code>/", views.home_detail, name="home_detail"),
+    path(
+        "homes/<str:ods_code>/accounts/<int:pk>/<slug:action>/",
+        views.account_action,
+        name="account_action",
+    ),
     path("imports/new/", importviews.import_new, name="import_new"),
     path("imports/<str:token>/", importviews.import_preview, name="import_preview"),
     path("imports/<str:token>/confirm/", importviews.import_confirm, name="import_confirm"),

@@ -60,7 +60,7 @@ def shoot(page, name: str) -> None:
     for width in (375, 1280):
         page.set_viewport_size({"width": width, "height": 900})
         page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
-        assert no_horizontal_scroll(page), f"{name} scrolls sideways at {width} px"
+        assert no_horizontal_scroll(page), f"{name} scrolls sideways at {width} px: {widest(page)}"
 
 
 PUBLIC = [
@@ -113,3 +113,9 @@ def test_manager_signs_in_sees_the_risk_and_signs_out(
     shoot(page, "manager-home")
     page.click("header >> text=Sign out")
     assert "You have signed out" in page.inner_text("main")
+
+
+def widest(page):
+    return page.evaluate("""() => [...document.querySelectorAll('body *')]
+        .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+        .slice(0, 8).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))""")

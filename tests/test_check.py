@@ -135,7 +135,9 @@ def test_a_run_that_fails_midway_leaves_the_previous_state(rosewood_staff, monke
     before = list(StaffAccount.objects.values_list("id", "state", "disable_date"))
     statements = checks._statements
     monkeypatch.setattr(
-        checks, "_statements", lambda days: [*statements(days), "SELECT * FROM no_such_table"]
+        checks,
+        "_statements",
+        lambda days, scope: [*statements(days, scope), "SELECT * FROM no_such_table"],
     )
     with pytest.raises(Exception, match="no_such_table"):
         run_check(TODAY + timedelta(days=200))

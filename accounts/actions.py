@@ -1,0 +1,133 @@
+"""What a manager can do about one staff account from the home page. Each action is a
+confirmed POST, leaves an audit entry, and re-runs the rules for the home at once."""
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from .checks import run_check
+from .models import AuditEntry, CheckRun, MailboxLink, SharedMailbox, StaffAccount
+from .rules import london_today
+
+HELPDESK_EMAIL = "helpdesk@nhs.net"
+
+
+class DateForm(forms.Form):
+    on = forms.DateField(
+        label="Date",
+        help_text="For example, 27/11/2026",
+        input_formats=["%d/%m/%Y", "%Y-%m-%d"],
+        widget=forms.DateInput(format="%d/%m/%Y"),
+    )
+
+    def clean_on(self):
+        on = self.cleaned_data["on"]
+        if on > london_today():
+            raise ValidationError("The date cannot be in the future.")
+        return on
+
+
+class LinkForm(forms.Form):
+    mailbox = forms.ModelChoiceField(label="Shared mailbox", queryset=SharedMailbox.objects.none())
+
+    def __init__(self, *args, account: StaffAccount, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["mailbox"].queryset = SharedMailbox.objects.filter(home=account.home).exclude(
+            links__account=account
+        )
+
+
+@dataclass(frozen=True)
+class Action:
+    slug: str
+    title: str
+    button: str
+    explain: str
+    form: type[forms.Form]
+
+    def make_form(self, account: StaffAccount, data=None) -> forms.Form:
+        if self.form is LinkForm:
+            return LinkForm(data, account=account)
+        return self.form(data, initial={"on": london_today()})
+
+
+def mark_left(account: StaffAccount, user, data) -> str:
+    account.left_on = data["on"]
+    account.save(update_fields=["left_on"])
+    name = account.display_name or account.email
+    return f"{name} is marked as having left on {data['on']:%d %B %Y}."
+
+
+def removal_requested(account: StaffAccount, user, data) -> str:
+    account.removal_requested_on = data["on"]
+    account.removal_requested_by = user
+    account.save(update_fields=["removal_requested_on", "removal_requested_by"])
+    return f"Removal requested for {account.email} on {data['on']:%d %B %Y}."
+
+
+def seen_log_in(account: StaffAccount, user, data) -> str:
+    account.attested_on = data["on"]
+    account.attested_by = user
+    account.save(update_fields=["attested_on", "attested_by"])
+    name = account.display_name or account.email
+    return f"Recorded that you saw {name} log in on {data['on']:%d %B %Y}."
+
+
+def link_mailbox(account: StaffAccount, user, data) -> str:
+    MailboxLink.objects.get_or_create(account=account, mailbox=data["mailbox"])
+    return f"{account.email} is now linked to {data['mailbox'].email}."
+
+
+ACTIONS = {
+    "left": (
+        Action("left", "Mark as left", "Mark as left",
+               "They will be listed as a leaver to remove from NHSmail and the shared mailbox.",
+               DateForm),
+        mark_left,
+    ),
+    "removal-requested": (
+        Action("removal-requested", "Record that removal was requested", "Record the request",
+               "Record the date you asked the NHSmail team to remove this person and revoke "
+               "their access to the shared mailbox.", DateForm),
+        removal_requested,
+    ),
+    "seen-log-in": (
+        Action("seen-log-in", "I have seen this person log in", "Record it",
+               "Your word is kept apart from what NHSmail reports and shown as such. It counts "
+               "as activity until NHSmail's own report is newer.", DateForm),
+        seen_log_in,
+    ),
+    "link": (
+        Action("link", "Link to a shared mailbox", "Link",
+               "Record that this person can open the shared mailbox (ask the NHSmail team to "
+               "add them first).", LinkForm),
+        link_mailbox,
+    ),
+}  # fmt: skip
+
+
+def perform(slug: str, account: StaffAccount, user, data) -> str:
+    """Apply the action, audit it, and bring the home's states up to date now."""
+    action, apply = ACTIONS[slug]
+    message = apply(account, user, data)
+    AuditEntry.record(user, action.title, home=account.home, subject=account.email, detail=message)
+    run = run_check(london_today(), trigger=CheckRun.Trigger.ACTION, home=account.home)
+    if run.outcome == CheckRun.Outcome.SKIPPED:
+        message += " The nightly check is running; the page will show the change when it ends."
+    return message
+
+
+def removal_mailto(account: StaffAccount) -> str:
+    """A pre-filled email to the NHSmail helpdesk asking to remove a leaver."""
+    home = account.home
+    mailboxes = ", ".join(m.email for m in account.mailboxes.all()) or "the home's shared mailbox"
+    subject = f"Remove leaver {account.email} ({home.name}, ODS {home.ods_code})"
+    body = (
+        f"Hello,\n\nPlease remove the NHSmail account {account.email} "
+        f"({account.display_name or 'name not recorded'}), who no longer works at "
+        f"{home.name} (ODS code {home.ods_code}), and revoke their access to our shared "
+        f"mailbox: {mailboxes}.\n\nThank you."
+    )
+    return f"mailto:{HELPDESK_EMAIL}?subject={quote(subject)}&body={quote(body)}"
