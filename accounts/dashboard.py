@@ -1,9 +1,13 @@
 """What the dashboard and home pages show, as queryset work: a fixed number of queries
 whatever the number of homes."""
 
+import csv
+import io
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from urllib.parse import urlencode
 
 from django.db.models import Case, CharField, Count, IntegerField, Min, Prefetch, Q, Value, When
 
@@ -42,6 +46,64 @@ def last_run() -> CheckRun | None:
         .order_by("-finished_at")
         .first()
     )
+
+
+@dataclass(frozen=True)
+class HomeFilter:
+    """The admin dashboard's filters, read from the query string; unknown values are ignored."""
+
+    risk: str = ""
+    region: str = ""
+    state: str = ""
+    query: str = ""
+
+    @classmethod
+    def from_query(cls, params) -> "HomeFilter":
+        risk, region, state = (params.get(k, "") for k in ("risk", "region", "state"))
+        return cls(
+            risk=risk if risk in MailboxRisk.values else "",
+            region=region if region.isdigit() else "",
+            state=state if state in AccountState.values else "",
+            query=params.get("q", "").strip()[:100],
+        )
+
+    def apply(self, homes):
+        if self.risk:
+            homes = homes.filter(pk__in=SharedMailbox.objects.filter(risk=self.risk).values("home"))
+        if self.region:
+            homes = homes.filter(region_id=int(self.region))
+        if self.state:
+            homes = homes.filter(
+                pk__in=StaffAccount.objects.filter(state=self.state).values("home")
+            )
+        if self.query:
+            # Emails are stored in lower case: a prefix search can use the email index.
+            by_email = StaffAccount.objects.filter(email__startswith=self.query.lower())
+            homes = homes.filter(
+                Q(ods_code__icontains=self.query)
+                | Q(name__icontains=self.query)
+                | Q(pk__in=by_email.values("home"))
+            )
+        return homes
+
+    def querystring(self) -> str:
+        return urlencode(
+            {"q": self.query, "risk": self.risk, "region": self.region, "state": self.state}
+        )
+
+
+def ranked_csv(ranked) -> Iterator[str]:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["ods_code", "name", "region", "worst_risk", "soonest_forecast", "mailboxes"])
+    for home in ranked.iterator(chunk_size=2000):
+        writer.writerow([
+            home.ods_code, home.name, home.region.name if home.region else "",
+            home.worst_risk or "", home.soonest_forecast or "", home.mailbox_count,
+        ])  # fmt: skip
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
 
 
 def ranked_homes(homes):

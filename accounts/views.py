@@ -3,14 +3,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
-from django.http import Http404, JsonResponse
+from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from carehome_portal.celery import app as celery_app
 
 from . import actions, dashboard
 from .models import Region, StaffAccount
-from .rules import MailboxRisk, london_today
+from .rules import AccountState, MailboxRisk, london_today
 from .scoping import get_home_for_user, homes_for
 
 
@@ -52,27 +52,29 @@ def dashboard_view(request):
     if not request.user.is_admin:
         context["summaries"] = dashboard.summaries(homes)
         return render(request, "accounts/dashboard_manager.html", context)
-    risk = request.GET.get("risk", "")
-    region = request.GET.get("region", "")
-    query = request.GET.get("q", "").strip()
-    if risk in MailboxRisk.values:
-        homes = homes.filter(mailboxes__risk=risk)
-    if region.isdigit():
-        homes = homes.filter(region_id=int(region))
-    if query:
-        homes = homes.filter(ods_code__icontains=query) | homes.filter(name__icontains=query)
-    ranked = dashboard.ranked_homes(homes.distinct())
-    page = Paginator(ranked, 50).get_page(request.GET.get("page"))
+    view = dashboard.HomeFilter.from_query(request.GET)
+    ranked = dashboard.ranked_homes(view.apply(homes))
     context.update(
-        page=page,
-        risk=risk,
-        region=region,
-        query=query,
+        page=Paginator(ranked, 50).get_page(request.GET.get("page")),
+        view=view,
         regions=Region.objects.all(),
         risks=MailboxRisk.choices,
+        states=AccountState.choices,
         totals=dashboard.risk_totals(homes_for(request.user)),
     )
     return render(request, "accounts/dashboard_admin.html", context)
+
+
+@login_required
+def dashboard_csv(request):
+    """The admin's current view of the dashboard (filters applied), as CSV."""
+    if not request.user.is_admin:
+        raise Http404("Not found.")
+    view = dashboard.HomeFilter.from_query(request.GET)
+    ranked = dashboard.ranked_homes(view.apply(homes_for(request.user).select_related("region")))
+    response = StreamingHttpResponse(dashboard.ranked_csv(ranked), content_type="text/csv")
+    response["Content-Disposition"] = 'attachment; filename="homes-by-risk.csv"'
+    return response
 
 
 @login_required

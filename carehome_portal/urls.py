@@ -9,6 +9,7 @@ urlpatterns = [
     path("", views.landing, name="home"),
     path("health/", views.health, name="health"),
     path("dashboard/", views.dashboard_view, name="dashboard"),
+    path("dashboard/homes.csv", views.dashboard_csv, name="dashboard_csv"),
     path("homes/<str:ods_code>/", views.home_detail, name="home_detail"),
     path(
         "homes/<str:ods_code>/accounts/<int:pk>/<slug:action>/",

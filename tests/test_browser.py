@@ -95,6 +95,27 @@ def test_helpdesk_card_prints_on_one_a4_page(live_server, page, manager, rosewoo
     assert b"%PDF" in pdf[:8]
 
 
+def test_admin_filters_by_risk_and_downloads_the_csv(
+    live_server, page, admin_user, rosewood, rosewood_mailbox, willow
+):
+    make_account(rosewood, "last.carer@nhs.net", days_ago=95, mailboxes=[rosewood_mailbox])
+    run_check(TODAY)
+    sign_in(page, live_server, admin_user.email)
+    assert serious_violations(page) == []
+    shoot(page, "admin-dashboard")
+    page.select_option("#risk", "at_risk")
+    page.click("text=Apply")
+    assert "Rosewood Care Home" in page.inner_text("main")
+    assert "Willow Court" not in page.inner_text("main")
+    with page.expect_download() as download:
+        page.click("text=Download this view (CSV)")
+    text = Path(download.value.path()).read_text()
+    assert text.splitlines()[1].startswith("VM4Q7,Rosewood Care Home")
+    page.goto(live_server.url + "/imports/new/")
+    assert serious_violations(page) == []
+    shoot(page, "admin-import")
+
+
 def test_manager_signs_in_sees_the_risk_and_signs_out(
     live_server, page, manager, rosewood, rosewood_mailbox
 ):
@@ -111,6 +132,14 @@ def test_manager_signs_in_sees_the_risk_and_signs_out(
     assert "last.carer@nhs.net" in page.inner_text("main")
     assert serious_violations(page) == []
     shoot(page, "manager-home")
+    page.click("text=Mark as left")
+    assert serious_violations(page) == []
+    page.click("main button[type=submit]")  # today's date is filled in
+    assert "is marked as having left" in page.inner_text("main")
+    page.click("text=Record removal request")
+    assert page.get_attribute("a[href^='mailto:helpdesk@nhs.net']", "href")
+    page.click("main button[type=submit]")
+    assert "Removal requested" in page.inner_text("main")
     page.click("header >> text=Sign out")
     assert "You have signed out" in page.inner_text("main")
 

@@ -147,3 +147,41 @@ def test_dashboards_query_count_is_constant(
     client.force_login(admin_user)
     with django_assert_num_queries(12):
         assert client.get("/dashboard/").status_code == 200
+
+
+def test_admin_filters_by_state_and_email_and_downloads_the_view(
+    client, admin_user, rosewood_at_risk, willow
+):
+    make_account(willow, "wes@nhs.net", days_ago=1)
+    run_check(TODAY)
+    client.force_login(admin_user)
+    inactive = client.get(reverse("dashboard"), {"state": "inactive"}).content.decode()
+    assert "Rosewood Care Home" in inactive and "Willow Court" not in inactive
+    by_email = client.get(reverse("dashboard"), {"q": "WES@"}).content.decode()
+    assert "Willow Court" in by_email and "Rosewood Care Home" not in by_email
+    assert (
+        'href="/dashboard/homes.csv?q=&amp;risk=at_risk'
+        in client.get(reverse("dashboard"), {"risk": "at_risk"}).content.decode()
+    )
+    response = client.get(reverse("dashboard_csv"), {"risk": "at_risk"})
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert lines[0] == "ods_code,name,region,worst_risk,soonest_forecast,mailboxes"
+    assert lines[1:] == ["VM4Q7,Rosewood Care Home,Leicestershire,at_risk,,1"]
+
+
+def test_filtering_by_risk_keeps_each_homes_worst_risk(
+    client, admin_user, rosewood, rosewood_mailbox
+):
+    make_account(rosewood, "quiet@nhs.net", days_ago=120, mailboxes=[rosewood_mailbox])
+    healthy = SharedMailbox.objects.create(home=rosewood, email="office@nhs.net")
+    for n in range(2):
+        make_account(rosewood, f"o{n}@nhs.net", days_ago=1, mailboxes=[healthy])
+    run_check(TODAY)
+    client.force_login(admin_user)
+    body = client.get(reverse("dashboard"), {"risk": "healthy"}).content.decode()
+    assert "Rosewood Care Home" in body and ">At risk<" in body
+
+
+def test_managers_cannot_download_the_admin_view(client, manager):
+    client.force_login(manager)
+    assert client.get(reverse("dashboard_csv")).status_code == 404
