@@ -16,13 +16,14 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from .models import CheckRun, SharedMailbox, StaffAccount
-from .rules import GONE, KEEPS_MAILBOX_ALIVE, AccountState, MailboxRisk, Thresholds
+from .models import CareHome, CheckRun, SharedMailbox, StaffAccount
+from .rules import GONE, KEEPS_MAILBOX_ALIVE, RISK_ORDER, AccountState, MailboxRisk, Thresholds
 
 log = logging.getLogger(__name__)
 
 LOCK_KEY = 0x4E48534D  # "NHSM": the advisory lock id of the nightly check
 
+HOMES = CareHome._meta.db_table
 ACCOUNTS = StaffAccount._meta.db_table
 MAILBOXES = SharedMailbox._meta.db_table
 LINKS = "accounts_mailboxlink"
@@ -101,6 +102,22 @@ def _mailbox_sql(days: int, scope: str = "") -> str:
     """
 
 
+def _homes_sql(scope: str) -> str:
+    """Each home's worst mailbox risk and soonest forecast, written where they change."""
+    rank = " ".join(f"WHEN '{risk.value}' THEN {n}" for n, risk in enumerate(RISK_ORDER))
+    return f"""
+        UPDATE {HOMES} AS h SET risk_rank = s.risk_rank, soonest_forecast = s.forecast
+        FROM (
+            SELECT c.id, COALESCE(MIN(CASE m.risk {rank} END), {len(RISK_ORDER)}) AS risk_rank,
+                MIN(m.forecast_date) AS forecast
+            FROM {HOMES} c LEFT JOIN {MAILBOXES} m ON m.home_id = c.id
+            {scope and "WHERE c.id = %(home)s"}
+            GROUP BY c.id
+        ) s
+        WHERE h.id = s.id AND (h.risk_rank IS DISTINCT FROM s.risk_rank
+            OR h.soonest_forecast IS DISTINCT FROM s.forecast)"""
+
+
 def _statements(days: int, scope: str = "") -> list[str]:
     """The statements after the two change tables exist: events, then the writes."""
     if connection.vendor == "postgresql":
@@ -136,6 +153,7 @@ def _statements(days: int, scope: str = "") -> list[str]:
             SELECT %(run)s, id, new_alive FROM check_mailbox_changes
             WHERE new_alive IS DISTINCT FROM old_alive""",
         update_mailboxes,
+        _homes_sql(scope),
     ]
 
 

@@ -9,14 +9,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from urllib.parse import urlencode
 
-from django.db.models import Case, CharField, Count, IntegerField, Min, Prefetch, Q, Value, When
+from django.db.models import Count, F, Prefetch, Q
 
 from . import rules
 from .models import CheckRun, MailboxAliveChange, SharedMailbox, StaffAccount, StateChange
 from .rules import AccountState, MailboxRisk
-
-RISK_RANK = {risk.value: rank for rank, risk in enumerate(rules.RISK_ORDER)}
-UNCHECKED_RANK = len(RISK_RANK)
 
 RISK_TAG = {
     MailboxRisk.ORPHANED: "nhsuk-tag--red",
@@ -95,11 +92,11 @@ class HomeFilter:
 def ranked_csv(ranked) -> Iterator[str]:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["ods_code", "name", "region", "worst_risk", "soonest_forecast", "mailboxes"])
+    writer.writerow(["ods_code", "name", "region", "worst_risk", "soonest_forecast"])
     for home in ranked.iterator(chunk_size=2000):
         writer.writerow([
             home.ods_code, home.name, home.region.name if home.region else "",
-            home.worst_risk or "", home.soonest_forecast or "", home.mailbox_count,
+            home.worst_risk or "", home.soonest_forecast or "",
         ])  # fmt: skip
         yield out.getvalue()
         out.seek(0)
@@ -107,23 +104,9 @@ def ranked_csv(ranked) -> Iterator[str]:
 
 
 def ranked_homes(homes):
-    """Homes annotated with their worst mailbox risk and soonest forecast, riskiest first:
-    orphaned, then at_risk by soonest forecast, then single_user, then healthy."""
-    rank = Case(
-        *[When(mailboxes__risk=risk, then=n) for risk, n in RISK_RANK.items()],
-        default=UNCHECKED_RANK,
-        output_field=IntegerField(),
-    )
-    return homes.annotate(
-        risk_rank=Min(rank),
-        worst_risk=Case(
-            *[When(risk_rank=n, then=Value(risk)) for risk, n in RISK_RANK.items()],
-            default=None,
-            output_field=CharField(),
-        ),
-        soonest_forecast=Min("mailboxes__forecast_date"),
-        mailbox_count=Count("mailboxes", distinct=True),
-    ).order_by("risk_rank", "soonest_forecast", "ods_code")
+    """Riskiest first: orphaned, then at_risk, single_user, healthy, each by soonest
+    forecast (the check keeps each home's rank and forecast up to date)."""
+    return homes.order_by("risk_rank", F("soonest_forecast").asc(nulls_last=True), "ods_code")
 
 
 @dataclass
@@ -136,8 +119,7 @@ class HomeSummary:
 
     @property
     def worst_risk(self):
-        risks = [m.risk for m in self.mailboxes if m.risk]
-        return min(risks, key=RISK_RANK.get) if risks else None
+        return self.home.worst_risk
 
     @property
     def needs_helpdesk(self) -> bool:
@@ -176,9 +158,7 @@ def summaries(homes) -> list[HomeSummary]:
         )
     for home_id, summary in by_id.items():
         summary.counts = {s.value: counts[home_id].get(s.value, 0) for s in AccountState}
-    return sorted(
-        by_id.values(), key=lambda s: (RISK_RANK.get(s.worst_risk, UNCHECKED_RANK), s.home.ods_code)
-    )
+    return sorted(by_id.values(), key=lambda s: (s.home.risk_rank, s.home.ods_code))
 
 
 def home_accounts(home, as_of: date):

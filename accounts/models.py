@@ -56,11 +56,16 @@ class CareHome(models.Model):
     region = models.ForeignKey(
         Region, null=True, blank=True, on_delete=models.PROTECT, related_name="homes"
     )
+    # Filled by the nightly check from the home's mailboxes, so that ranking thousands of
+    # homes is an index scan: the worst risk's place in rules.RISK_ORDER (len = unchecked).
+    risk_rank = models.PositiveSmallIntegerField(db_default=len(rules.RISK_ORDER))
+    soonest_forecast = models.DateField(null=True, blank=True)
 
     objects = CareHomeQuerySet.as_manager()
 
     class Meta:
         ordering = ["ods_code"]
+        indexes = [models.Index(fields=["risk_rank", "soonest_forecast", "ods_code"])]
         constraints = [
             models.CheckConstraint(
                 condition=Q(ods_code=Upper(Trim("ods_code"))), name="carehome_ods_code_normalised"
@@ -74,6 +79,12 @@ class CareHome(models.Model):
         self.ods_code = rules.normalise_ods_code(self.ods_code)
         validate_ods_code(self.ods_code)
         super().save(*args, **kwargs)
+
+    @property
+    def worst_risk(self) -> str | None:
+        order, rank = rules.RISK_ORDER, self.risk_rank
+        # A home just created holds the database's default until it is read back.
+        return order[rank].value if isinstance(rank, int) and rank < len(order) else None
 
 
 class SharedMailbox(models.Model):

@@ -165,8 +165,8 @@ def test_admin_filters_by_state_and_email_and_downloads_the_view(
     )
     response = client.get(reverse("dashboard_csv"), {"risk": "at_risk"})
     lines = b"".join(response.streaming_content).decode().splitlines()
-    assert lines[0] == "ods_code,name,region,worst_risk,soonest_forecast,mailboxes"
-    assert lines[1:] == ["VM4Q7,Rosewood Care Home,Leicestershire,at_risk,,1"]
+    assert lines[0] == "ods_code,name,region,worst_risk,soonest_forecast"
+    assert lines[1:] == ["VM4Q7,Rosewood Care Home,Leicestershire,at_risk,"]
 
 
 def test_filtering_by_risk_keeps_each_homes_worst_risk(

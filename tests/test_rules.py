@@ -9,6 +9,7 @@ import pytest
 from accounts.checks import run_check
 from accounts.models import CareHome, SharedMailbox, StaffAccount
 from accounts.rules import (
+    RISK_ORDER,
     AccountState,
     MailboxRisk,
     Thresholds,
@@ -113,3 +114,8 @@ def test_check_agrees_with_the_pure_rules_on_random_homes(db):
         assert mailbox.risk == mailbox_risk(s for s, _ in linked), mailbox.email
         assert mailbox.forecast_date == mailbox_forecast(linked, DEFAULT)
         assert mailbox.alive_accounts == sum(s in ("active", "at_risk") for s, _ in linked)
+    for home in CareHome.objects.prefetch_related("mailboxes"):
+        risks = [m.risk for m in home.mailboxes.all()]
+        assert home.worst_risk == min(risks, key=[r.value for r in RISK_ORDER].index)
+        forecasts = [m.forecast_date for m in home.mailboxes.all() if m.forecast_date]
+        assert home.soonest_forecast == (min(forecasts) if forecasts else None)
