@@ -48,6 +48,7 @@ browsers:
 bench: $(DEV_STAMP)
 	DEBUG=true $(PY) bench/check.py
 	DEBUG=true $(PY) bench/imports.py
+	DEBUG=true $(PY) bench/pages.py
 
 clean:
 	rm -rf $(VENV) var

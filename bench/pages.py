@@ -1,0 +1,75 @@
+"""Benchmark: the pages people open every morning, on the national dataset.
+
+    python bench/pages.py [--accounts 1500000] [--sqlite]
+
+Builds the dataset, runs the check, then times the admin dashboard (page 1), a filtered
+dashboard page and a home page against a trivial page (the landing page, same signed-in
+client) in the same run, through Django's test client. The last line is one JSON object
+with p50/p95 per page and each page's p95 as a ratio to the trivial page's.
+"""
+
+import json
+import statistics
+import time
+from datetime import date
+
+from _setup import parse, peak_rss_mb
+
+args = parse(__doc__, 1_500_000, "carehome_bench_pages")
+
+from django.db import connection
+from django.test import Client
+from django.test.utils import setup_test_environment
+
+from accounts.checks import run_check
+from accounts.models import CareHome, User
+from bench.dataset import build
+
+AS_OF = date(2026, 11, 29)
+REQUESTS = 40
+
+setup_test_environment()
+sizes = build(args.rows, AS_OF)
+run_check(AS_OF)
+with connection.cursor() as cursor:
+    cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
+admin = User.objects.create_user("bench.admin@example.org", "bench-password-123", role="admin")
+client = Client(HTTP_HOST="127.0.0.1")
+client.force_login(admin)
+home = CareHome.objects.order_by("risk_rank", "ods_code").first()
+PAGES = {
+    "trivial": "/",
+    "dashboard": "/dashboard/",
+    "dashboard_filtered": "/dashboard/?risk=at_risk&region=3",
+    "dashboard_search": f"/dashboard/?q={home.ods_code}",
+    "home": f"/homes/{home.ods_code}/",
+}
+
+
+def timings(url: str) -> list[float]:
+    assert client.get(url).status_code == 200, url  # warm-up, and a check
+    seconds = []
+    for _ in range(REQUESTS):
+        start = time.perf_counter()
+        response = client.get(url)
+        seconds.append(time.perf_counter() - start)
+        assert response.status_code == 200
+    return seconds
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[-1]
+
+
+results = {name: timings(url) for name, url in PAGES.items()}
+trivial = p95(results["trivial"])
+summary = {"accounts": args.rows, "homes": sizes["homes"], "database": connection.vendor}
+for name, values in results.items():
+    summary[f"{name}_p50_ms"] = round(statistics.median(values) * 1000, 1)
+    summary[f"{name}_p95_ms"] = round(p95(values) * 1000, 1)
+    if name != "trivial":
+        summary[f"{name}_ratio_p95"] = round(p95(values) / trivial, 2)
+        print(f"{name}: p95 {p95(values) * 1000:.1f} ms, {p95(values) / trivial:.2f} x trivial")
+summary["ratio_p95"] = summary["dashboard_ratio_p95"]
+summary["peak_rss_mb"] = peak_rss_mb()
+print(json.dumps(summary))
