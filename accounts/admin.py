@@ -2,9 +2,10 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
-from kombu.exceptions import OperationalError as BrokerError
+from simple_history.admin import SimpleHistoryAdmin
 
 from .models import (
+    AuditEntry,
     CareHome,
     CheckRun,
     ImportRecord,
@@ -15,7 +16,8 @@ from .models import (
     StateChange,
     User,
 )
-from .tasks import nightly_check
+from .scoping import homes_for
+from .tasks import queue_check
 
 
 @admin.register(Region)
@@ -23,8 +25,21 @@ class RegionAdmin(admin.ModelAdmin):
     search_fields = ["name"]
 
 
+class ScopedAdmin(SimpleHistoryAdmin):
+    """Staff who are not superusers see only the homes the portal lets them see."""
+
+    home_path = "home"
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(**{f"{self.home_path}__in": homes_for(request.user)})
+
+
 @admin.register(CareHome)
-class CareHomeAdmin(admin.ModelAdmin):
+class CareHomeAdmin(ScopedAdmin):
+    home_path = "pk"
     list_display = ["ods_code", "name", "region", "registered_landline", "cqc_location_id"]
     list_filter = ["region"]
     list_select_related = ["region"]
@@ -38,7 +53,7 @@ class LinkInline(admin.TabularInline):
 
 
 @admin.register(SharedMailbox)
-class SharedMailboxAdmin(admin.ModelAdmin):
+class SharedMailboxAdmin(ScopedAdmin):
     list_display = ["email", "home", "risk", "alive_accounts", "forecast_date", "checked_at"]
     list_filter = ["risk", "home__region"]
     list_select_related = ["home"]
@@ -49,7 +64,7 @@ class SharedMailboxAdmin(admin.ModelAdmin):
 
 
 @admin.register(StaffAccount)
-class StaffAccountAdmin(admin.ModelAdmin):
+class StaffAccountAdmin(ScopedAdmin):
     list_display = [
         "email",
         "display_name",
@@ -68,7 +83,8 @@ class StaffAccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(MailboxLink)
-class MailboxLinkAdmin(admin.ModelAdmin):
+class MailboxLinkAdmin(ScopedAdmin):
+    home_path = "mailbox__home"
     list_display = ["account", "mailbox"]
     list_select_related = ["account", "mailbox"]
     search_fields = ["account__email", "mailbox__email", "mailbox__home__ods_code"]
@@ -76,7 +92,7 @@ class MailboxLinkAdmin(admin.ModelAdmin):
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(SimpleHistoryAdmin, BaseUserAdmin):
     ordering = ["email"]
     list_display = ["email", "full_name", "role", "is_active", "is_staff", "last_login"]
     list_filter = ["role", "is_active", "is_staff", "regions"]
@@ -131,19 +147,8 @@ class CheckRunAdmin(ReadOnlyAdmin):
         """Queue the check for today through the broker, as the nightly schedule would."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        try:
-            nightly_check.apply_async(kwargs={"trigger": CheckRun.Trigger.ADMIN}, retry=False)
-        except (BrokerError, OSError) as exc:
-            self.message_user(
-                request,
-                f"The check could not be queued: the task broker is not reachable ({exc}). "
-                "Run `python manage.py check_inactivity` on the server instead.",
-                messages.ERROR,
-            )
-        else:
-            self.message_user(
-                request, "The check has been queued; its run will appear here when it finishes."
-            )
+        queued, message = queue_check(request.user)
+        self.message_user(request, message, messages.SUCCESS if queued else messages.ERROR)
         return HttpResponseRedirect(reverse("admin:accounts_checkrun_changelist"))
 
 
@@ -174,3 +179,15 @@ class ImportRecordAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "outcome", "source"]
     list_select_related = ["user"]
     search_fields = ["file_name", "sha256", "user__email"]
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ["at", "user", "action", "home", "subject", "detail"]
+    list_filter = ["action"]
+    list_select_related = ["user", "home"]
+    search_fields = ["user__email", "subject", "home__ods_code", "detail"]
+    date_hierarchy = "at"
+
+    def has_delete_permission(self, request, obj=None):
+        return False

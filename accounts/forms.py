@@ -1,6 +1,6 @@
 from django import forms
 from django.conf import settings
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 
 from .rules import normalise_email
 
@@ -49,3 +49,12 @@ class ImportConfirmForm(forms.Form):
     skip_bad_rows = forms.BooleanField(
         label="Skip the rows with errors and import the rest", required=False
     )
+
+
+class PortalPasswordResetForm(PasswordResetForm):
+    """Absolute links in the email come from SITE_URL, not from the request's Host header."""
+
+    def save(self, **kwargs):
+        scheme, _, domain = settings.SITE_URL.partition("://")
+        kwargs.update(domain_override=domain.rstrip("/"), use_https=scheme == "https")
+        return super().save(**kwargs)

@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from . import bulk, csvfiles
 from .importspecs import LEAVER, SPECS, Spec
@@ -130,6 +130,9 @@ def run_import(
         result.add_error(0, "file", str(exc))
     except _Refused as exc:
         result.add_error(exc.line, exc.column, exc.message)
+    except DatabaseError as exc:  # the transaction rolled back: nothing was written
+        result.written = False
+        result.add_error(0, "database", f"the import stopped and wrote nothing ({exc})")
     record.finish(result)
     result.record_id = record.pk
     return result

@@ -14,7 +14,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from . import exports, importweb
 from .forms import ImportConfirmForm, ImportUploadForm
 from .importspecs import SPECS
-from .models import ImportRecord
+from .models import AuditEntry, ImportRecord
 from .rules import normalise_ods_code
 from .scoping import homes_for
 from .tasks import import_file
@@ -91,12 +91,14 @@ def import_confirm(request, token):
     skip = form.is_valid() and form.cleaned_data["skip_bad_rows"]
     args = (pending["kind"], str(path), request.user.pk, skip, pending["name"])
     if path.stat().st_size > settings.IMPORT_BACKGROUND_BYTES:
+        AuditEntry.record(request.user, "Import", subject=pending["name"], detail=pending["kind"])
         try:
             import_file.apply_async(args=args, retry=False)
         except (BrokerError, OSError):
             messages.error(request, "The import could not be queued: the task broker is down.")
             return redirect("import_preview", token=token)
         return redirect("import_progress", token=token)
+    AuditEntry.record(request.user, "Import", subject=pending["name"], detail=pending["kind"])
     record_id = importweb.import_upload(*args)
     request.session[SESSION_KEY].pop(token, None)
     request.session.modified = True
@@ -135,6 +137,7 @@ def export_download(request, kind):
     homes = homes_for(request.user)
     if ods := request.GET.get("ods"):
         homes = homes.filter(ods_code=normalise_ods_code(ods))
+    AuditEntry.record(request.user, "Export download", subject=kind, detail=f"ods={ods or 'all'}")
     rows = exports.rows_for(kind, homes)
     response = StreamingHttpResponse(
         exports.csv_lines(kind, rows), content_type="text/csv; charset=utf-8"

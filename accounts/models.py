@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower, Trim, Upper
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 from . import rules
 from .rules import AccountState, MailboxRisk, ReportedStatus
@@ -60,6 +61,7 @@ class CareHome(models.Model):
     # homes is an index scan: the worst risk's place in rules.RISK_ORDER (len = unchecked).
     risk_rank = models.PositiveSmallIntegerField(db_default=len(rules.RISK_ORDER))
     soonest_forecast = models.DateField(null=True, blank=True)
+    history = HistoricalRecords(excluded_fields=["risk_rank", "soonest_forecast"])
 
     objects = CareHomeQuerySet.as_manager()
 
@@ -96,6 +98,9 @@ class SharedMailbox(models.Model):
     alive_accounts = models.PositiveIntegerField(null=True, blank=True)
     forecast_date = models.DateField(null=True, blank=True)
     checked_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords(
+        excluded_fields=["risk", "alive_accounts", "forecast_date", "checked_at"]
+    )
 
     class Meta:
         ordering = ["email"]
@@ -142,6 +147,8 @@ class StaffAccount(models.Model):
     state = models.CharField(max_length=10, choices=AccountState.choices, null=True, blank=True)
     disable_date = models.DateField(null=True, blank=True)
     state_changed_at = models.DateTimeField(null=True, blank=True)
+    # Who changed what by hand; the check's own writes are recorded as state changes instead.
+    history = HistoricalRecords(excluded_fields=["state", "disable_date", "state_changed_at"])
 
     class Meta:
         ordering = ["email"]
@@ -173,6 +180,7 @@ class MailboxLink(models.Model):
 
     account = models.ForeignKey(StaffAccount, on_delete=models.CASCADE, related_name="links")
     mailbox = models.ForeignKey(SharedMailbox, on_delete=models.CASCADE, related_name="links")
+    history = HistoricalRecords()
 
     class Meta:
         constraints = [
@@ -226,6 +234,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
+    history = HistoricalRecords(excluded_fields=["password", "last_login"])
 
     objects = UserManager()
 

@@ -2,9 +2,10 @@ from datetime import date
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
+from kombu.exceptions import OperationalError as BrokerError
 
 from .checks import run_check
-from .models import CheckRun
+from .models import AuditEntry, CheckRun
 from .rules import london_today
 
 
@@ -28,3 +29,17 @@ def import_file(kind: str, path: str, user_id: int, skip_bad_rows: bool, file_na
     from .importweb import import_upload
 
     return import_upload(kind, path, user_id, skip_bad_rows, file_name)
+
+
+def queue_check(user) -> tuple[bool, str]:
+    """Queue the check for today as an admin asked; says whether it could be queued."""
+    try:
+        nightly_check.apply_async(kwargs={"trigger": CheckRun.Trigger.ADMIN}, retry=False)
+    except (BrokerError, OSError) as exc:
+        AuditEntry.record(user, "Run the check now", detail=f"not queued: {exc}")
+        return False, (
+            f"The check could not be queued: the task broker is not reachable ({exc}). "
+            "Run `python manage.py check_inactivity` on the server instead."
+        )
+    AuditEntry.record(user, "Run the check now", detail="queued")
+    return True, "The check has been queued; its result will show here when it finishes."

@@ -5,13 +5,15 @@ from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
 from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from carehome_portal.celery import app as celery_app
 
 from . import actions, dashboard
-from .models import Region, StaffAccount
+from .models import AuditEntry, Region, StaffAccount
 from .rules import AccountState, MailboxRisk, london_today
 from .scoping import get_home_for_user, homes_for
+from .tasks import queue_check
 
 
 def landing(request):
@@ -66,11 +68,23 @@ def dashboard_view(request):
 
 
 @login_required
+@require_POST
+def run_check_now(request):
+    """An admin queues the check for today from the dashboard."""
+    if not request.user.is_admin:
+        raise Http404("Not found.")
+    queued, message = queue_check(request.user)
+    (messages.success if queued else messages.error)(request, message)
+    return redirect("dashboard")
+
+
+@login_required
 def dashboard_csv(request):
     """The admin's current view of the dashboard (filters applied), as CSV."""
     if not request.user.is_admin:
         raise Http404("Not found.")
     view = dashboard.HomeFilter.from_query(request.GET)
+    AuditEntry.record(request.user, "Export download", subject="homes", detail=view.querystring())
     ranked = dashboard.ranked_homes(view.apply(homes_for(request.user).select_related("region")))
     response = StreamingHttpResponse(dashboard.ranked_csv(ranked), content_type="text/csv")
     response["Content-Disposition"] = 'attachment; filename="homes-by-risk.csv"'

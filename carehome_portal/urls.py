@@ -3,13 +3,14 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from accounts import importviews, views
-from accounts.forms import EmailAuthenticationForm
+from accounts.forms import EmailAuthenticationForm, PortalPasswordResetForm
 
 urlpatterns = [
     path("", views.landing, name="home"),
     path("health/", views.health, name="health"),
     path("dashboard/", views.dashboard_view, name="dashboard"),
     path("dashboard/homes.csv", views.dashboard_csv, name="dashboard_csv"),
+    path("checks/run/", views.run_check_now, name="run_check_now"),
     path("homes/<str:ods_code>/", views.home_detail, name="home_detail"),
     path(
         "homes/<str:ods_code>/accounts/<int:pk>/<slug:action>/",
@@ -28,6 +29,26 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "accounts/password-reset/",
+        auth_views.PasswordResetView.as_view(form_class=PortalPasswordResetForm),
+        name="password_reset",
+    ),
+    path(
+        "accounts/password-reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "accounts/reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "accounts/reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
     path("guidance/", include("guidance.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -53,7 +53,7 @@ def test_changelist_query_count_is_constant(
 
 def test_run_check_now_queues_the_task(client, superuser, monkeypatch):
     queued = []
-    monkeypatch.setattr("accounts.admin.nightly_check.apply_async", lambda **kw: queued.append(kw))
+    monkeypatch.setattr("accounts.tasks.nightly_check.apply_async", lambda **kw: queued.append(kw))
     client.force_login(superuser)
     page = client.post(reverse("admin:accounts_checkrun_run_now"), follow=True)
     assert queued == [{"kwargs": {"trigger": "admin"}, "retry": False}]
@@ -66,7 +66,7 @@ def test_run_check_now_says_when_the_broker_is_down(client, superuser, monkeypat
     def refuse(**kw):
         raise OperationalError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
 
-    monkeypatch.setattr("accounts.admin.nightly_check.apply_async", refuse)
+    monkeypatch.setattr("accounts.tasks.nightly_check.apply_async", refuse)
     client.force_login(superuser)
     page = client.post(reverse("admin:accounts_checkrun_run_now"), follow=True)
     assert "the task broker is not reachable" in page.content.decode()

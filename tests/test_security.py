@@ -1,0 +1,352 @@
+"""Who may see what, sign-in hardening, headers, escaping, and faults."""
+
+import re
+
+import pytest
+from django.core import mail
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from accounts.checks import run_check
+from accounts.models import CareHome, ImportRecord, SharedMailbox, StaffAccount, User
+from guidance import pages
+from tests.conftest import PASSWORD, TODAY, make_account
+
+# ---------------------------------------------------------------------------------------
+# The access matrix: every named URL, for every kind of visitor.
+
+ROLES = ["anonymous", "manager_a", "admin_region_1", "admin_region_2", "superuser"]
+SIGN_IN = 302
+# name -> status per role, in ROLES order. "A"/"B" variants fill ods_code with home A or B.
+EXPECTED = {
+    "home": [200, 200, 200, 200, 200],
+    "health": [200, 200, 200, 200, 200],
+    "guidance:index": [200, 200, 200, 200, 200],
+    "guidance:page": [200, 200, 200, 200, 200],
+    "login": [200, 200, 200, 200, 200],
+    "logout": [405, 405, 405, 405, 405],
+    "password_reset": [200, 200, 200, 200, 200],
+    "password_reset_done": [200, 200, 200, 200, 200],
+    "password_reset_confirm": [200, 200, 200, 200, 200],
+    "password_reset_complete": [200, 200, 200, 200, 200],
+    "dashboard": [SIGN_IN, 200, 200, 200, 200],
+    "dashboard_csv": [SIGN_IN, 404, 200, 200, 200],
+    "run_check_now": [SIGN_IN, 405, 405, 405, 405],
+    "home_detail A": [SIGN_IN, 200, 200, 404, 200],
+    "home_detail B": [SIGN_IN, 404, 404, 200, 200],
+    "account_action A": [SIGN_IN, 200, 200, 404, 200],
+    "account_action B": [SIGN_IN, 404, 404, 200, 200],
+    "guidance:card A": [SIGN_IN, 200, 200, 404, 200],
+    "guidance:card B": [SIGN_IN, 404, 404, 200, 200],
+    "import_new": [SIGN_IN, 404, 200, 200, 200],
+    "import_preview": [SIGN_IN, 404, 404, 404, 404],
+    "import_confirm": [SIGN_IN, 404, 405, 405, 405],
+    "import_progress": [SIGN_IN, 404, 404, 404, 404],
+    "import_record": [SIGN_IN, 404, 200, 200, 200],
+    "export_download": [SIGN_IN, 200, 200, 200, 200],
+}
+
+
+def named_patterns(resolver=None, prefix=""):
+    for entry in (resolver or get_resolver()).url_patterns:
+        if isinstance(entry, URLResolver):
+            if entry.app_name == "admin":
+                continue
+            namespace = f"{entry.namespace}:" if entry.namespace else ""
+            yield from named_patterns(entry, prefix + namespace)
+        elif isinstance(entry, URLPattern) and entry.name:
+            yield prefix + entry.name, entry
+
+
+@pytest.fixture
+def world(db, rosewood, willow):
+    """Home A (Rosewood, region 1) and home B (Willow, region 2), with one account each."""
+    a = make_account(rosewood, "a@nhs.net", days_ago=1)
+    b = make_account(willow, "b@nhs.net", days_ago=1)
+    manager = User.objects.create_user("manager.a@example.org", PASSWORD)
+    manager.homes.add(rosewood)
+    admin_1 = User.objects.create_user("admin.1@example.org", PASSWORD, role="admin")
+    admin_1.regions.add(rosewood.region)
+    admin_2 = User.objects.create_user("admin.2@example.org", PASSWORD, role="admin")
+    admin_2.regions.add(willow.region)
+    record = ImportRecord.objects.create(
+        kind="homes", source="web", file_name="x.csv", outcome="ok"
+    )
+    return {
+        "users": [
+            None,
+            manager,
+            admin_1,
+            admin_2,
+            User.objects.create_superuser("su@example.org", PASSWORD),
+        ],
+        "A": {"ods_code": "VM4Q7", "pk": a.pk},
+        "B": {"ods_code": "VN8P2", "pk": b.pk},
+        "record": record.pk,
+    }
+
+
+def url_for(name, pattern, world, variant):
+    params = set(pattern.pattern.converters) | set(
+        re.findall(r"<(?:\w+:)?(\w+)>", str(pattern.pattern))
+    )
+    kwargs = {}
+    for param in params:
+        if param in ("ods_code", "pk") and variant:
+            kwargs[param] = world[variant][param]
+        elif param == "pk":
+            kwargs[param] = world["record"]
+        else:
+            kwargs[param] = {
+                "slug": pages.all_pages()[0].slug,
+                "action": "left",
+                "token": "0" * 32,
+                "kind": "accounts",
+                "uidb64": "MQ",
+            }[param]
+    return reverse(name, kwargs=kwargs)
+
+
+def test_every_url_is_in_the_matrix(db):
+    names = {name for name, _ in named_patterns()}
+    covered = {key.split(" ")[0] for key in EXPECTED}
+    assert names == covered, f"pages without an access rule: {names - covered}"
+
+
+def test_access_matrix(world):
+    patterns = dict(named_patterns())
+    failures, checked = [], 0
+    for key, statuses in EXPECTED.items():
+        name, _, variant = key.partition(" ")
+        url = url_for(name, patterns[name], world, variant)
+        for role, user, expected in zip(ROLES, world["users"], statuses, strict=True):
+            client = Client()
+            if user:
+                client.force_login(user)
+            status = client.get(url).status_code
+            checked += 1
+            if status != expected:
+                failures.append(f"{role} GET {url}: {status}, expected {expected}")
+    assert not failures, "\n".join(failures)
+    assert checked == len(EXPECTED) * len(ROLES)
+
+
+POSTS = [
+    ("login", {}, {"username": "x@example.org", "password": "y"}),
+    ("logout", {}, {}),
+    ("password_reset", {}, {"email": "x@example.org"}),
+    ("run_check_now", {}, {}),
+    ("import_new", {}, {"kind": "homes"}),
+    ("account_action", {"ods_code": "VM4Q7", "pk": 0, "action": "left"}, {"on": "01/01/2026"}),
+]
+
+
+@pytest.mark.parametrize("name, kwargs, data", POSTS)
+def test_every_post_needs_the_csrf_token(world, name, kwargs, data):
+    if "pk" in kwargs:
+        kwargs = {**kwargs, "pk": world["A"]["pk"]}
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world["users"][4])
+    assert client.post(reverse(name, kwargs=kwargs), data).status_code == 403
+
+
+# ---------------------------------------------------------------------------------------
+# Sign-in hardening
+
+
+def test_five_wrong_passwords_lock_the_account_for_this_address(client, manager):
+    def sign_in(who, password):
+        return who.post(reverse("login"), {"username": manager.email, "password": password})
+
+    for _ in range(4):
+        page = sign_in(client, "wrong-password-1")
+        assert page.status_code == 200 and "password is not right" in page.content.decode()
+    assert sign_in(client, "wrong-password-1").status_code == 429
+    locked = sign_in(client, PASSWORD)
+    assert locked.status_code == 429
+    assert "Sign-in is locked for 15 minutes" in locked.content.decode()
+    assert sign_in(Client(REMOTE_ADDR="10.9.8.7"), PASSWORD).status_code == 302
+
+
+def test_password_reset_by_email_with_an_expiring_one_use_link(client, manager, settings):
+    settings.SITE_URL = "https://portal.example.nhs.uk"
+    client.post(reverse("password_reset"), {"email": "JANE.MANAGER@example.org"})
+    assert len(mail.outbox) == 1
+    link = re.search(
+        r"https://portal\.example\.nhs\.uk(/accounts/reset/\S+/)", mail.outbox[0].body
+    ).group(1)
+    form = client.get(link, follow=True)
+    assert "Choose a new password" in form.content.decode()
+    done = client.post(
+        form.redirect_chain[-1][0],
+        {"new_password1": "a-brand-new-passphrase", "new_password2": "a-brand-new-passphrase"},
+    )
+    assert done.status_code == 302
+    manager.refresh_from_db()
+    assert manager.check_password("a-brand-new-passphrase")
+    assert "This link does not work" in client.get(link, follow=True).content.decode()
+
+
+def test_reset_for_an_unknown_address_says_the_same_and_sends_nothing(client, db):
+    page = client.post(reverse("password_reset"), {"email": "nobody@example.org"}, follow=True)
+    assert "Check your email" in page.content.decode()
+    assert mail.outbox == []
+
+
+def test_short_passwords_are_refused(manager):
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError, match="at least 12 characters"):
+        validate_password("short-pass1", manager)
+
+
+# ---------------------------------------------------------------------------------------
+# Headers and escaping
+
+
+@pytest.mark.parametrize(
+    "url", ["/", "/guidance/", "/accounts/login/", "/dashboard/", "/homes/VM4Q7/"]
+)
+def test_html_pages_carry_a_strict_csp_and_frame_denial(client, manager, url):
+    client.force_login(manager)
+    response = client.get(url)
+    policy = response["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "style-src 'self'" in policy
+    assert "unsafe-inline" not in policy
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["Referrer-Policy"] == "same-origin"
+    assert re.fullmatch(r"[0-9a-f]{32}", response["X-Request-ID"])
+
+
+def test_no_inline_script_or_style_in_our_pages(client, manager, rosewood_mailbox):
+    client.force_login(manager)
+    for url in ["/", "/guidance/", "/dashboard/", "/homes/VM4Q7/", "/guidance/card/VM4Q7/"]:
+        body = client.get(url).content.decode()
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", body), url
+        assert "<style" not in body and " style=" not in body, url
+
+
+def test_crafted_names_show_as_text_everywhere(
+    client, admin_user, rosewood, rosewood_mailbox, tmp_path
+):
+    from django.core.management import call_command
+
+    evil = "<script>alert(1)</script>"
+    path = tmp_path / "evil.csv"
+    path.write_text(
+        f'email,ods_code,display_name,shared_mailboxes\nevil@nhs.net,VM4Q7,"{evil}",rosewood.carehome@nhs.net\n'
+    )
+    call_command("import_accounts", str(path))
+    CareHome.objects.filter(pk=rosewood.pk).update(name=evil)
+    run_check(TODAY)
+    client.force_login(admin_user)
+    for url in ["/dashboard/", "/homes/VM4Q7/", "/dashboard/?q=%3Cscript%3E"]:
+        body = client.get(url).content.decode()
+        assert evil not in body, url
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body, url
+
+
+# ---------------------------------------------------------------------------------------
+# Faults
+
+
+def test_redis_down_pages_work_and_queuing_says_so(client, admin_user, settings):
+    from carehome_portal.celery import app
+
+    def reset_pools():
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    before = (app.conf.broker_url, app.conf.broker_transport_options)
+    app.conf.broker_url, app.conf.broker_transport_options = "redis://127.0.0.1:1/0", {}
+    reset_pools()
+    try:
+        client.force_login(admin_user)
+        assert client.get("/dashboard/").status_code == 200
+        health = client.get("/health/").json()
+        assert health["broker"] == "unreachable" and health["database"] == "ok"
+        page = client.post(reverse("run_check_now"), follow=True)
+        assert "the task broker is not reachable" in page.content.decode()
+    finally:
+        app.conf.broker_url, app.conf.broker_transport_options = before
+        reset_pools()
+    from django.core.management import call_command
+
+    call_command("check_inactivity", "--json", stdout=__import__("io").StringIO())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_database_restarted_between_requests(client, manager):
+    """When the database drops the portal's connection between two requests, the next
+    request reconnects (CONN_HEALTH_CHECKS) instead of failing."""
+    import psycopg2
+    from django.db import close_old_connections, connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("dropping a server connection is a PostgreSQL matter")
+    client.force_login(manager)
+    assert client.get("/dashboard/").status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    other = psycopg2.connect(dbname=connection.settings_dict["NAME"], host="127.0.0.1", user="root")
+    other.autocommit = True
+    other.cursor().execute("SELECT pg_terminate_backend(%s)", [pid])
+    other.close()
+    # What a server does as each request starts (Django's test client leaves it out).
+    close_old_connections()
+    assert client.get("/dashboard/").status_code == 200
+
+
+def test_an_interrupted_import_writes_nothing(rosewood, tmp_path, monkeypatch):
+    from django.db import OperationalError
+
+    from accounts import bulk
+    from accounts.imports import run_import
+
+    path = tmp_path / "big.csv"
+    path.write_text("email,ods_code\n" + "".join(f"p{n}@nhs.net,VM4Q7\n" for n in range(12_000)))
+    load = bulk.load
+    calls = []
+
+    def dies_midway(table, columns, rows):
+        calls.append(table)
+        if len(calls) == 2:
+            raise OperationalError("server closed the connection unexpectedly")
+        return load(table, columns, rows)
+
+    monkeypatch.setattr(bulk, "load", dies_midway)
+    result = run_import("accounts", path)
+    assert not result.written and "the import stopped and wrote nothing" in result.error_lines()[0]
+    assert StaffAccount.objects.count() == 0
+    assert ImportRecord.objects.get().outcome == "failed"
+
+
+def test_a_killed_check_is_repaired_by_the_next_run(rosewood, rosewood_mailbox, monkeypatch):
+    """A worker killed mid-check leaves the transaction unfinished: the next run gives
+    exactly what a clean run gives."""
+    from accounts import checks
+
+    for n in range(30):
+        make_account(rosewood, f"p{n}@nhs.net", days_ago=n * 5, mailboxes=[rosewood_mailbox])
+    statements = checks._statements
+    monkeypatch.setattr(
+        checks,
+        "_statements",
+        lambda days, scope: statements(days, scope)[:2] + ["SELECT 1/0 FROM no_table"],
+    )
+    with pytest.raises(Exception):  # noqa: B017 - any death will do
+        run_check(TODAY)
+    monkeypatch.setattr(checks, "_statements", statements)
+    run_check(TODAY)
+    after_crash = list(StaffAccount.objects.order_by("id").values_list("state", "disable_date"))
+    risk = SharedMailbox.objects.get().risk
+    StaffAccount.objects.update(state=None, disable_date=None)
+    SharedMailbox.objects.update(risk=None, alive_accounts=None, forecast_date=None)
+    run_check(TODAY)
+    assert (
+        list(StaffAccount.objects.order_by("id").values_list("state", "disable_date"))
+        == after_crash
+    )
+    assert SharedMailbox.objects.get().risk == risk
