@@ -17,6 +17,7 @@ from _setup import parse, peak_rss_mb
 args = parse(__doc__, 1_500_000, "carehome_bench_check")
 
 from django.db import connection, transaction
+from django.utils import timezone
 
 from accounts.checks import run_check
 from accounts.rules import Thresholds
@@ -105,6 +106,8 @@ def lower_bound(as_of: date) -> float:
         "inactive_before": thresholds.inactive_on_or_before(as_of),
         "at_risk_before": thresholds.at_risk_on_or_before(as_of),
         "run": None,
+        "now": timezone.now(),
+        "home": None,
     }
     from accounts.models import CheckRun
 

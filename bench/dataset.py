@@ -3,15 +3,13 @@
 mix of reported statuses and last-activity dates (never-used accounts included) so that
 every state and every mailbox risk occurs."""
 
-import io
 import random
 from datetime import date, datetime, time, timedelta
 
-from django.db import connection
+from django.db import connection, transaction
 
+from accounts.bulk import load
 from accounts.rules import LONDON
-
-CHUNK = 50_000
 
 
 def home_sizes(accounts: int, rng: random.Random) -> list[int]:
@@ -22,33 +20,6 @@ def home_sizes(accounts: int, rng: random.Random) -> list[int]:
         sizes.append(size)
         total += size
     return sizes
-
-
-def _load(table: str, columns: list[str], rows) -> None:
-    rows = list(rows)
-    if not rows:
-        return
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            buffer = io.StringIO()
-            for row in rows:
-                buffer.write("\t".join("\\N" if v is None else str(v) for v in row) + "\n")
-            buffer.seek(0)
-            cursor.cursor.copy_from(buffer, table, columns=columns)
-        else:
-            marks = ", ".join(["%s"] * len(columns))
-            cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
-
-
-def _chunks(rows):
-    chunk = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _activity(rng: random.Random, as_of: date):
@@ -69,23 +40,23 @@ def _activity(rng: random.Random, as_of: date):
 
 
 def build(accounts: int, as_of: date, seed: int = 2026) -> dict:
+    with transaction.atomic():  # one commit, not one per row (SQLite)
+        return _build(accounts, as_of, seed)
+
+
+def _build(accounts: int, as_of: date, seed: int) -> dict:
     rng = random.Random(seed)
     sizes = home_sizes(accounts, rng)
     homes = len(sizes)
-    _load(
-        "accounts_region",
-        ["id", "name"],
-        [(r, f"Region {r}") for r in range(1, 43)],
+    load("accounts_region", ["id", "name"], [(r, f"Region {r}") for r in range(1, 43)])
+    load(
+        "accounts_carehome",
+        ["id", "ods_code", "name", "registered_landline", "cqc_location_id", "region_id"],
+        (
+            (h, f"B{h:05X}"[-6:], f"Care home {h}", f"0116 {h:07d}", f"1-{h:09d}", 1 + h % 42)
+            for h in range(1, homes + 1)
+        ),
     )
-    for chunk in _chunks(
-        (h, f"B{h:05X}"[-6:], f"Care home {h}", f"0116 {h:07d}", "", 1 + h % 42)
-        for h in range(1, homes + 1)
-    ):
-        _load(
-            "accounts_carehome",
-            ["id", "ods_code", "name", "registered_landline", "cqc_location_id", "region_id"],
-            chunk,
-        )
     mailbox_of = {}
     mailbox_rows = []
     next_mailbox = 1
@@ -95,8 +66,7 @@ def build(accounts: int, as_of: date, seed: int = 2026) -> dict:
         for m in mailbox_of[h]:
             mailbox_rows.append((m, h, f"shared{m}@nhs.net", f"Home {h} mailbox"))
         next_mailbox += count
-    for chunk in _chunks(mailbox_rows):
-        _load("accounts_sharedmailbox", ["id", "home_id", "email", "display_name"], chunk)
+    load("accounts_sharedmailbox", ["id", "home_id", "email", "display_name"], mailbox_rows)
     del mailbox_rows
 
     def account_rows():
@@ -135,10 +105,8 @@ def build(accounts: int, as_of: date, seed: int = 2026) -> dict:
 
     columns = ["id", "home_id", "email", "display_name", "reported_status", "last_activity",
                "last_activity_date", "first_recorded", "left_on"]  # fmt: skip
-    for chunk in _chunks(account_rows()):
-        _load("accounts_staffaccount", columns, chunk)
-    for chunk in _chunks(link_rows()):
-        _load("accounts_mailboxlink", ["id", "account_id", "mailbox_id"], chunk)
+    load("accounts_staffaccount", columns, account_rows())
+    load("accounts_mailboxlink", ["id", "account_id", "mailbox_id"], link_rows())
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             for table in ("accounts_region", "accounts_carehome", "accounts_sharedmailbox",
@@ -146,7 +114,5 @@ def build(accounts: int, as_of: date, seed: int = 2026) -> dict:
                 cursor.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))"
                 )
-            cursor.execute("ANALYZE")
-        else:
-            cursor.execute("ANALYZE")
+        cursor.execute("ANALYZE")
     return {"homes": homes, "mailboxes": next_mailbox - 1, "accounts": accounts}
