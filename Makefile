@@ -49,6 +49,7 @@ bench: $(DEV_STAMP)
 	DEBUG=true $(PY) bench/check.py
 	DEBUG=true $(PY) bench/imports.py
 	DEBUG=true $(PY) bench/pages.py
+	$(PY) bench/load.py
 
 clean:
 	rm -rf $(VENV) var

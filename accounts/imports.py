@@ -203,6 +203,9 @@ def _stage(spec: Spec, path: Path, encoding: str, result: ImportResult, progress
     bulk.load(LINKS, ["line", "email", "mailbox"], links)
     if result.rows == 0:
         raise _Refused(header_line, "file", "the file has a header but no data rows")
+    with connection.cursor() as cursor:
+        for table in (STAGE, LINKS):  # so the planner joins the staged rows sensibly
+            cursor.execute(f"ANALYZE {table}")
 
 
 def _reject(result: ImportResult, line: int, column: str, message: str) -> None:

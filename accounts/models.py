@@ -178,8 +178,14 @@ class StaffAccount(models.Model):
 class MailboxLink(models.Model):
     """An individual account linked to a shared mailbox of the same home."""
 
-    account = models.ForeignKey(StaffAccount, on_delete=models.CASCADE, related_name="links")
-    mailbox = models.ForeignKey(SharedMailbox, on_delete=models.CASCADE, related_name="links")
+    # The unique (account, mailbox) and the (mailbox, account) indexes below serve both
+    # foreign keys; single-column ones would only slow down imports.
+    account = models.ForeignKey(
+        StaffAccount, on_delete=models.CASCADE, related_name="links", db_index=False
+    )
+    mailbox = models.ForeignKey(
+        SharedMailbox, on_delete=models.CASCADE, related_name="links", db_index=False
+    )
     history = HistoricalRecords()
 
     class Meta:
