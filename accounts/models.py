@@ -136,6 +136,9 @@ class StaffAccount(models.Model):
     attested_by = models.ForeignKey(
         "User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    reminders_opt_out = models.BooleanField(
+        db_default=False, help_text="The person asked for no reminder emails."
+    )
     removal_requested_on = models.DateField(null=True, blank=True)
     removal_requested_by = models.ForeignKey(
         "User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -236,6 +239,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     homes = models.ManyToManyField(CareHome, blank=True, related_name="managers")
     regions = models.ManyToManyField(
         Region, blank=True, related_name="admins", help_text="Limits an admin to these regions."
+    )
+    digest_opt_out = models.BooleanField(
+        db_default=False, help_text="No weekly digest or alert emails."
     )
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
@@ -467,3 +473,43 @@ class AuditEntry(models.Model):
             subject=subject,
             detail=detail,
         )
+
+
+class Notification(models.Model):
+    """One email the portal decided to send, keyed by whom, what kind and what it is about,
+    so a re-run of any job sends nothing twice; failed sends are retried by the next run."""
+
+    class Kind(models.TextChoices):
+        REMINDER = "reminder", "Staff reminder"
+        DIGEST = "digest", "Manager's weekly digest"
+        ALERT = "alert", "Admin alert"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed (will be retried)"
+        GAVE_UP = "gave_up", "Failed too often"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    recipient = models.EmailField()
+    about = models.CharField(max_length=40, help_text="The date, week or run it is about.")
+    subject = models.CharField(max_length=200)
+    account = models.ForeignKey(StaffAccount, null=True, blank=True, on_delete=models.CASCADE)
+    user = models.ForeignKey(User, null=True, blank=True, on_delete=models.CASCADE)
+    context = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    used_at = models.DateTimeField(null=True, blank=True, help_text="Check-in link used.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["recipient", "kind", "about"], name="notification_once")
+        ]
+        indexes = [models.Index(fields=["status", "attempts"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} to {self.recipient} ({self.about}): {self.status}"

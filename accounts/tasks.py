@@ -1,3 +1,4 @@
+import logging
 from datetime import date
 
 from celery import shared_task
@@ -5,8 +6,11 @@ from django.db import InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerError
 
 from .checks import run_check
-from .models import AuditEntry, CheckRun
+from .models import AuditEntry, CheckRun, Notification
+from .notify import send_notifications
 from .rules import london_today
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -20,7 +24,27 @@ from .rules import london_today
 def nightly_check(as_of: str | None = None, trigger: str = CheckRun.Trigger.BEAT) -> dict:
     """The nightly check as a Celery task: returns the run's summary."""
     day = date.fromisoformat(as_of) if as_of else london_today()
-    return run_check(day, trigger=trigger).summary()
+    run = run_check(day, trigger=trigger)
+    if run.outcome == CheckRun.Outcome.OK:
+        try:
+            notify_after_check.apply_async(args=[day.isoformat(), run.pk], retry=False)
+        except (BrokerError, OSError) as exc:  # the check stands; the next run plans them
+            log.warning("could not queue notifications after run %s: %s", run.pk, exc)
+    return run.summary()
+
+
+@shared_task(acks_late=True, time_limit=30 * 60, soft_time_limit=25 * 60)
+def notify_after_check(as_of: str, run_id: int) -> dict:
+    """Reminders and admin alerts for a finished check."""
+    run = CheckRun.objects.get(pk=run_id)
+    kinds = (Notification.Kind.REMINDER, Notification.Kind.ALERT)
+    return send_notifications(date.fromisoformat(as_of), run=run, kinds=kinds)
+
+
+@shared_task(acks_late=True, time_limit=30 * 60, soft_time_limit=25 * 60)
+def weekly_digest() -> dict:
+    """The managers' weekly digest (scheduled in the admin: Periodic tasks)."""
+    return send_notifications(london_today(), kinds=(Notification.Kind.DIGEST,))
 
 
 @shared_task(acks_late=True, time_limit=2 * 60 * 60)

@@ -188,6 +188,11 @@ if not 0 < WARNING_DAYS < INACTIVITY_DAYS:
         f"INACTIVITY_DAYS ({INACTIVITY_DAYS})."
     )
 
+# Reminders go this many days before an account's disable date.
+REMINDER_DAYS = [int(d) for d in env.list("REMINDER_DAYS", default=["30", "14", "7", "1"])]
+CHECK_IN_LINK_DAYS = 14
+NOTIFICATION_MAX_ATTEMPTS = 5
+
 # Imports: files larger than this are refused before they are read.
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=512 * 1024 * 1024)
 # Uploaded files from the portal are kept here while they are checked, never under static/.

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from accounts import importviews, views
+from accounts import importviews, notifyviews, views
 from accounts.forms import EmailAuthenticationForm, PortalPasswordResetForm
 
 urlpatterns = [
@@ -11,6 +11,8 @@ urlpatterns = [
     path("dashboard/", views.dashboard_view, name="dashboard"),
     path("dashboard/homes.csv", views.dashboard_csv, name="dashboard_csv"),
     path("checks/run/", views.run_check_now, name="run_check_now"),
+    path("check-in/<str:token>/", notifyviews.check_in, name="check_in"),
+    path("email-preferences/", notifyviews.email_preferences, name="email_preferences"),
     path("homes/<str:ods_code>/", views.home_detail, name="home_detail"),
     path(
         "homes/<str:ods_code>/accounts/<int:pk>/<slug:action>/",

@@ -44,6 +44,8 @@ EXPECTED = {
     "import_progress": [SIGN_IN, 404, 404, 404, 404],
     "import_record": [SIGN_IN, 404, 200, 200, 200],
     "export_download": [SIGN_IN, 200, 200, 200, 200],
+    "check_in": [400, 400, 400, 400, 400],  # a forged token: a clear page, for anyone
+    "email_preferences": [SIGN_IN, 200, 200, 200, 200],
 }
 
 
@@ -137,6 +139,8 @@ POSTS = [
     ("password_reset", {}, {"email": "x@example.org"}),
     ("run_check_now", {}, {}),
     ("import_new", {}, {"kind": "homes"}),
+    ("email_preferences", {}, {"digest_opt_out": "on"}),
+    ("check_in", {"token": "x"}, {"choice": "stop"}),
     ("account_action", {"ods_code": "VM4Q7", "pk": 0, "action": "left"}, {"on": "01/01/2026"}),
 ]
 
