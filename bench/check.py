@@ -121,6 +121,8 @@ def lower_bound(as_of: date) -> float:
                 cursor.execute(sql, params)
                 if sql.lstrip().startswith("SELECT"):
                     cursor.fetchall()
+            if connection.vendor == "postgresql":  # what a commit would check
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         elapsed = time.perf_counter() - start
         transaction.savepoint_rollback(sid)
     run.delete()

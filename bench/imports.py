@@ -5,8 +5,9 @@
 Generates an accounts CSV (homes and mailboxes already loaded), imports it fresh, then
 re-imports it with 5% of rows changed. The lower bound, measured in the same run on the
 same starting state and rolled back: COPY of the same file into a bare table plus one
-INSERT ... ON CONFLICT DO UPDATE ... WHERE ... IS DISTINCT FROM (PostgreSQL only). The last
-line is one JSON object.
+INSERT ... ON CONFLICT DO UPDATE ... WHERE ... IS DISTINCT FROM, with the deferred foreign-key
+checks that a commit runs (PostgreSQL only). The bound writes no mailbox links; the import
+does. The last line is one JSON object.
 """
 
 import csv
@@ -79,6 +80,8 @@ def lower_bound(path) -> float | None:
                     IS DISTINCT FROM (excluded.home_id, excluded.display_name,
                     excluded.reported_status, excluded.last_activity)"""
             )
+            # The foreign keys are checked at commit; make the bound pay for them too.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         elapsed = time.perf_counter() - start
         transaction.savepoint_rollback(sid)
     return elapsed
