@@ -54,6 +54,7 @@ def import_new(request):
     elif request.method == "POST":
         form = ImportUploadForm(request.POST, request.FILES)
         if form.is_valid():
+            importweb.clean_old_uploads()
             token = importweb.save_upload(form.cleaned_data["file"])
             uploads = request.session.get(SESSION_KEY, {})
             uploads[token] = {

@@ -37,18 +37,23 @@ def save_upload(uploaded) -> str:
     return token
 
 
-def preview(kind: str, token: str, user: User, file_name: str) -> tuple[ImportResult, list]:
-    """A dry run of the whole file, plus its first rows as the file has them."""
-    path = upload_path(token)
-    result = run_import(
+def _run(kind: str, path: Path, user, file_name: str, **options) -> ImportResult:
+    """The import engine, for an upload: recorded as from the portal, tied to its token."""
+    return run_import(
         kind,
         path,
-        dry_run=True,
         user=user,
         source=ImportRecord.Source.WEB,
         file_name=file_name,
-        token=token,
+        token=path.stem,
+        **options,
     )
+
+
+def preview(kind: str, token: str, user: User, file_name: str) -> tuple[ImportResult, list]:
+    """A dry run of the whole file, plus its first rows as the file has them."""
+    path = upload_path(token)
+    result = _run(kind, path, user, file_name, dry_run=True)
     rows = []
     if result.encoding:
         try:
@@ -71,16 +76,7 @@ def import_upload(kind: str, path: str, user_id: int, skip_bad_rows: bool, file_
         progress_path(token).write_text(json.dumps({"rows": rows, "seconds": round(seconds, 1)}))
 
     try:
-        result = run_import(
-            kind,
-            path,
-            skip_bad_rows=skip_bad_rows,
-            user=user,
-            source=ImportRecord.Source.WEB,
-            file_name=file_name,
-            progress=progress,
-            token=token,
-        )
+        result = _run(kind, path, user, file_name, skip_bad_rows=skip_bad_rows, progress=progress)
     finally:
         path.unlink(missing_ok=True)
         progress_path(token).unlink(missing_ok=True)

@@ -120,3 +120,15 @@ def test_export_download_is_scoped_to_the_users_homes(
 @pytest.mark.parametrize("kind", ["accounts", "mailboxes"])
 def test_export_download_needs_sign_in(client, db, kind):
     assert client.get(reverse("export_download", args=[kind])).status_code == 302
+
+
+def test_abandoned_uploads_are_cleared_after_a_day(client, admin_user, settings):
+    import os
+    import time
+
+    stale = settings.UPLOAD_DIR / ("a" * 32 + ".csv")
+    stale.write_text("email\n")
+    os.utime(stale, (time.time() - 2 * 86400, time.time() - 2 * 86400))
+    client.force_login(admin_user)
+    upload(client, GOOD)
+    assert not stale.exists()
