@@ -155,7 +155,7 @@ class CheckRunAdmin(ReadOnlyAdmin):
 @admin.register(StateChange)
 class StateChangeAdmin(ReadOnlyAdmin):
     list_display = ["run", "as_of", "account", "mailbox", "from_value", "to_value"]
-    list_filter = ["to_value", "from_value", "as_of"]
+    list_filter = [("run", admin.RelatedOnlyFieldListFilter), "to_value", "from_value", "as_of"]
     list_select_related = ["run", "account", "mailbox"]
     search_fields = ["account__email", "mailbox__email"]
     raw_id_fields = ["run", "account", "mailbox"]

@@ -75,3 +75,22 @@ def test_run_check_now_says_when_the_broker_is_down(client, superuser, monkeypat
 def test_managers_cannot_open_the_admin(client, manager):
     client.force_login(manager)
     assert client.get("/admin/").status_code == 302
+
+
+def test_staff_who_are_not_superusers_see_only_their_homes_in_the_admin(
+    client, manager, rosewood, willow
+):
+    from django.contrib.auth.models import Permission
+
+    make_account(rosewood, "mine@nhs.net", days_ago=1)
+    make_account(willow, "theirs@nhs.net", days_ago=1)
+    manager.is_staff = True
+    manager.save()
+    manager.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_staffaccount", "view_carehome"])
+    )
+    client.force_login(manager)
+    accounts = client.get(reverse("admin:accounts_staffaccount_changelist")).content.decode()
+    assert "mine@nhs.net" in accounts and "theirs@nhs.net" not in accounts
+    homes = client.get(reverse("admin:accounts_carehome_changelist")).content.decode()
+    assert "Rosewood Care Home" in homes and "Willow Court" not in homes
