@@ -116,3 +116,19 @@ def _build(accounts: int, as_of: date, seed: int) -> dict:
                 )
         cursor.execute("ANALYZE")
     return {"homes": homes, "mailboxes": next_mailbox - 1, "accounts": accounts}
+
+
+if __name__ == "__main__":
+    # Build in a process of its own (bench/check.py does this) so that the benchmark's own
+    # peak memory is the check's, not the generator's.
+    import argparse
+    import json
+
+    import django
+
+    parser = argparse.ArgumentParser(description="python -m bench.dataset ACCOUNTS AS_OF")
+    parser.add_argument("accounts", type=int)
+    parser.add_argument("as_of")
+    args = parser.parse_args()
+    django.setup()
+    print(json.dumps(build(args.accounts, date.fromisoformat(args.as_of))))
