@@ -173,14 +173,13 @@ def home_accounts(home, as_of: date):
     return accounts
 
 
-def risk_totals(homes) -> dict:
-    """Mailboxes by risk across these homes, every risk present."""
-    found = dict(
-        SharedMailbox.objects.filter(home__in=homes)
-        .values_list("risk")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
+def risk_totals(homes, every_home: bool = False) -> dict:
+    """Mailboxes by risk across these homes, every risk present. For someone who sees every
+    home the count needs no join (an index-only scan)."""
+    mailboxes = SharedMailbox.objects.all()
+    if not every_home:
+        mailboxes = mailboxes.filter(home__in=homes)
+    found = dict(mailboxes.values_list("risk").annotate(n=Count("id")).order_by())
     return {risk: found.get(risk.value, 0) for risk in MailboxRisk}
 
 
@@ -202,10 +201,13 @@ SORT_LABELS = {
 }
 
 
-def home_history(home, limit: int = 50):
-    """The home's recorded changes, newest first."""
+def home_history(accounts, mailboxes, limit: int = 50):
+    """The recorded changes of these accounts and mailboxes (a home's), newest first. Taking
+    their ids lets the database use its two indexes instead of scanning every change."""
     return (
-        StateChange.objects.filter(Q(account__home=home) | Q(mailbox__home=home))
+        StateChange.objects.filter(
+            Q(account_id__in=[a.pk for a in accounts]) | Q(mailbox_id__in=[m.pk for m in mailboxes])
+        )
         .select_related("run", "account", "mailbox")
         .order_by("-run_id", "id")[:limit]
     )

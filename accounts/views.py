@@ -62,7 +62,7 @@ def dashboard_view(request):
         regions=Region.objects.all(),
         risks=MailboxRisk.choices,
         states=AccountState.choices,
-        totals=dashboard.risk_totals(homes_for(request.user)),
+        totals=dashboard.risk_totals(homes_for(request.user), request.user.sees_every_home),
     )
     return render(request, "accounts/dashboard_admin.html", context)
 
@@ -107,7 +107,7 @@ def home_detail(request, ods_code):
         "sort_choices": dashboard.SORT_LABELS.items(),
         "as_of": as_of,
         "last_run": dashboard.last_run(),
-        "history": dashboard.home_history(home),
+        "history": dashboard.home_history(accounts, summary.mailboxes),
         "charts": dashboard.alive_charts(home, summary.mailboxes),
     }
     return render(request, "accounts/home_detail.html", context)

@@ -4,7 +4,8 @@
 
 Builds the dataset, runs the check, then times the admin dashboard (page 1), a filtered
 dashboard page and a home page against a trivial page (the landing page, same signed-in
-client) in the same run, through Django's test client. The last line is one JSON object
+client) in the same run, through Django's test client (without the test environment's template
+instrumentation, which would slow every page). The last line is one JSON object
 with p50/p95 per page and each page's p95 as a ratio to the trivial page's.
 """
 
@@ -19,7 +20,6 @@ args = parse(__doc__, 1_500_000, "carehome_bench_pages")
 
 from django.db import connection
 from django.test import Client
-from django.test.utils import setup_test_environment
 
 from accounts.checks import run_check
 from accounts.models import CareHome, User
@@ -28,7 +28,6 @@ from bench.dataset import build
 AS_OF = date(2026, 11, 29)
 REQUESTS = 40
 
-setup_test_environment()
 sizes = build(args.rows, AS_OF)
 run_check(AS_OF)
 with connection.cursor() as cursor:

@@ -145,7 +145,7 @@ def test_dashboards_query_count_is_constant(
     with django_assert_num_queries(10):
         assert client.get("/dashboard/").status_code == 200
     client.force_login(admin_user)
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(11):
         assert client.get("/dashboard/").status_code == 200
 
 

@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower, Trim, Upper
 from django.utils import timezone
+from django.utils.functional import cached_property
 from simple_history.models import HistoricalRecords
 
 from .. import rules
@@ -39,11 +40,10 @@ class CareHomeQuerySet(models.QuerySet):
         """The one door: the homes this user may see. Every view and export goes through it."""
         if not user.is_authenticated or not user.is_active:
             return self.none()
-        if user.is_superuser:
+        if user.sees_every_home:
             return self
         if user.role == User.Role.ADMIN:
-            regions = user.regions.all()
-            return self.filter(region__in=regions) if regions.exists() else self
+            return self.filter(region__in=user.regions.all())
         return self.filter(managers=user)
 
 
@@ -269,3 +269,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def is_admin(self) -> bool:
         return self.is_superuser or self.role == self.Role.ADMIN
+
+    @cached_property
+    def sees_every_home(self) -> bool:
+        """Superusers, and admins not limited to regions."""
+        return self.is_superuser or (self.role == self.Role.ADMIN and not self.regions.exists())
