@@ -228,6 +228,11 @@ class Chart:
     def summary(self) -> str:
         if not self.values:
             return "No check has recorded this mailbox yet."
+        if len(self.values) == 1:
+            return (
+                f"At the last check ({self.last_date:%d %B %Y}), {self.values[0]} linked "
+                f"accounts kept {self.mailbox.email} open."
+            )
         return (
             f"Over the last {len(self.values)} checks ({self.first_date:%d %B %Y} to "
             f"{self.last_date:%d %B %Y}), between {min(self.values)} and {max(self.values)} "
@@ -261,10 +266,12 @@ def alive_charts(home, mailboxes, runs: int = 90) -> list[Chart]:
         top = max([*values, 2])
         chart = Chart(mailbox, "", values, recent[0][1] if recent else None,
                       recent[-1][1] if recent else None, top)  # fmt: skip
-        step = chart.width / max(len(values) - 1, 1)
+        # One check draws a level line across the chart rather than a single invisible point.
+        series = values * 2 if len(values) == 1 else values
+        step = chart.width / max(len(series) - 1, 1)
         chart.points = " ".join(
             f"{i * step:.1f},{chart.height - v * (chart.height - 10) / top:.1f}"
-            for i, v in enumerate(values)
+            for i, v in enumerate(series)
         )
         charts.append(chart)
     return charts
