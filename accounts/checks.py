@@ -48,7 +48,6 @@ def _plus_days(column: str, days: int) -> str:
 
 def _account_sql(days: int, scope: str = "") -> str:
     """One pass over accounts: the rows whose state or disable date must change."""
-    activity = ACTIVITY
     return f"""
         CREATE TEMPORARY TABLE check_account_changes AS
         SELECT id, old_state, new_state, new_disable FROM (
@@ -57,11 +56,11 @@ def _account_sql(days: int, scope: str = "") -> str:
                     WHEN a.left_on IS NOT NULL AND a.left_on <= %(as_of)s THEN 'left'
                     WHEN a.reported_status = 'deleted' THEN 'deleted'
                     WHEN a.reported_status = 'disabled' THEN 'disabled'
-                    WHEN {activity} <= %(inactive_before)s THEN 'inactive'
-                    WHEN {activity} <= %(at_risk_before)s THEN 'at_risk'
+                    WHEN {ACTIVITY} <= %(inactive_before)s THEN 'inactive'
+                    WHEN {ACTIVITY} <= %(at_risk_before)s THEN 'at_risk'
                     ELSE 'active'
                 END AS new_state,
-                {_plus_days(activity, days)} AS new_disable
+                {_plus_days(ACTIVITY, days)} AS new_disable
             FROM {ACCOUNTS} a {scope and f"WHERE a.{scope}"}
         ) s
         WHERE new_state IS DISTINCT FROM old_state OR new_disable IS DISTINCT FROM old_disable
@@ -72,7 +71,6 @@ def _mailbox_sql(days: int, scope: str = "") -> str:
     """One pass over mailboxes and their links: the rows whose risk, alive count or
     forecast must change."""
     alive, gone = _in(KEEPS_MAILBOX_ALIVE), _in(GONE)
-    activity = ACTIVITY
     return f"""
         CREATE TEMPORARY TABLE check_mailbox_changes AS
         SELECT id, old_risk, new_risk, old_alive, new_alive, new_forecast FROM (
@@ -91,7 +89,7 @@ def _mailbox_sql(days: int, scope: str = "") -> str:
                 SELECT l.mailbox_id,
                     SUM(CASE WHEN a.state IN ({alive}) THEN 1 ELSE 0 END) AS alive,
                     SUM(CASE WHEN a.state IN ({gone}) THEN 0 ELSE 1 END) AS reachable,
-                    MAX(CASE WHEN a.state IN ({alive}) THEN {activity} END) AS latest_alive
+                    MAX(CASE WHEN a.state IN ({alive}) THEN {ACTIVITY} END) AS latest_alive
                 FROM {LINKS} l JOIN {ACCOUNTS} a ON a.id = l.account_id
                 GROUP BY l.mailbox_id
             ) agg ON agg.mailbox_id = m.id

@@ -1,8 +1,6 @@
 """What the dashboard and home pages show, as queryset work: a fixed number of queries
 whatever the number of homes."""
 
-import csv
-import io
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -12,6 +10,7 @@ from urllib.parse import urlencode
 from django.db.models import Count, F, Prefetch, Q
 
 from . import rules
+from .exports import stream_csv
 from .models import CheckRun, MailboxAliveChange, SharedMailbox, StaffAccount, StateChange
 from .rules import AccountState, MailboxRisk
 
@@ -89,18 +88,21 @@ class HomeFilter:
         )
 
 
+RANKED_COLUMNS = ["ods_code", "name", "region", "worst_risk", "soonest_forecast"]
+
+
 def ranked_csv(ranked) -> Iterator[str]:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["ods_code", "name", "region", "worst_risk", "soonest_forecast"])
-    for home in ranked.iterator(chunk_size=2000):
-        writer.writerow([
-            home.ods_code, home.name, home.region.name if home.region else "",
-            home.worst_risk or "", home.soonest_forecast or "",
-        ])  # fmt: skip
-        yield out.getvalue()
-        out.seek(0)
-        out.truncate()
+    rows = (
+        {
+            "ods_code": home.ods_code,
+            "name": home.name,
+            "region": home.region.name if home.region else None,
+            "worst_risk": home.worst_risk,
+            "soonest_forecast": home.soonest_forecast,
+        }
+        for home in ranked.iterator(chunk_size=2000)
+    )
+    return stream_csv(RANKED_COLUMNS, rows)
 
 
 def ranked_homes(homes):
@@ -183,21 +185,13 @@ def risk_totals(homes, every_home: bool = False) -> dict:
     return {risk: found.get(risk.value, 0) for risk in MailboxRisk}
 
 
+# The home page's staff table: sort key -> (label, how to sort); the first is the default.
 SORTS = {
-    "name": lambda a: (a.display_name or a.email).lower(),
-    "email": lambda a: a.email,
-    "state": lambda a: (a.state or "", a.email),
-    "days": lambda a: (-(a.days or 0), a.email),
-    "disable": lambda a: (a.disable_date or date.max, a.email),
-}
-
-
-SORT_LABELS = {
-    "disable": "disable date",
-    "name": "name",
-    "email": "email",
-    "state": "state",
-    "days": "days inactive",
+    "disable": ("disable date", lambda a: (a.disable_date or date.max, a.email)),
+    "name": ("name", lambda a: (a.display_name or a.email).lower()),
+    "email": ("email", lambda a: a.email),
+    "state": ("state", lambda a: (a.state or "", a.email)),
+    "days": ("days inactive", lambda a: (-(a.days or 0), a.email)),
 }
 
 

@@ -80,12 +80,17 @@ class _Line:
         return text
 
 
-def csv_lines(kind: str, rows) -> Iterator[str]:
-    """The export as CSV text, line by line (for streaming downloads)."""
-    writer = csv.DictWriter(_Line(), fieldnames=KINDS[kind], lineterminator="\n")
+def stream_csv(columns: list[str], rows) -> Iterator[str]:
+    """Dict rows as CSV text, line by line (for streaming downloads); None is written empty."""
+    writer = csv.DictWriter(_Line(), fieldnames=columns, lineterminator="\n")
     yield writer.writeheader()
     for row in rows:
         yield writer.writerow({k: "" if v is None else v for k, v in row.items()})
+
+
+def csv_lines(kind: str, rows) -> Iterator[str]:
+    """The hygiene export as CSV text, line by line."""
+    return stream_csv(KINDS[kind], rows)
 
 
 def write_csv(kind: str, rows, out) -> None:

@@ -1,8 +1,6 @@
 """Pages for admins: import a report (upload, checked preview, confirm) and download the
 hygiene export. Managers may download the export for their own homes."""
 
-from functools import wraps
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -16,23 +14,10 @@ from .forms import ImportConfirmForm, ImportUploadForm
 from .importspecs import SPECS
 from .models import AuditEntry, ImportRecord
 from .rules import normalise_ods_code
-from .scoping import homes_for
+from .scoping import admin_only, homes_for
 from .tasks import import_file
 
 SESSION_KEY = "uploads"
-
-
-def admin_only(view):
-    """Admins only; anyone else gets 404, as for anything out of their scope."""
-
-    @wraps(view)
-    @login_required
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_admin:
-            raise Http404("Not found.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _pending(request, token: str) -> tuple[dict, object]:
@@ -44,6 +29,7 @@ def _pending(request, token: str) -> tuple[dict, object]:
     return pending, path
 
 
+@login_required
 @admin_only
 def import_new(request):
     if request.method == "POST" and int(request.META.get("CONTENT_LENGTH") or 0) > (
@@ -68,6 +54,7 @@ def import_new(request):
     return render(request, "accounts/import_new.html", {"form": form})
 
 
+@login_required
 @admin_only
 def import_preview(request, token):
     pending, path = _pending(request, token)
@@ -84,6 +71,7 @@ def import_preview(request, token):
     return render(request, "accounts/import_preview.html", context)
 
 
+@login_required
 @admin_only
 @require_POST
 def import_confirm(request, token):
@@ -91,21 +79,21 @@ def import_confirm(request, token):
     form = ImportConfirmForm(request.POST)
     skip = form.is_valid() and form.cleaned_data["skip_bad_rows"]
     args = (pending["kind"], str(path), request.user.pk, skip, pending["name"])
+    AuditEntry.record(request.user, "Import", subject=pending["name"], detail=pending["kind"])
     if path.stat().st_size > settings.IMPORT_BACKGROUND_BYTES:
-        AuditEntry.record(request.user, "Import", subject=pending["name"], detail=pending["kind"])
         try:
             import_file.apply_async(args=args, retry=False)
         except (BrokerError, OSError):
             messages.error(request, "The import could not be queued: the task broker is down.")
             return redirect("import_preview", token=token)
         return redirect("import_progress", token=token)
-    AuditEntry.record(request.user, "Import", subject=pending["name"], detail=pending["kind"])
     record_id = importweb.import_upload(*args)
     request.session[SESSION_KEY].pop(token, None)
     request.session.modified = True
     return redirect("import_record", pk=record_id)
 
 
+@login_required
 @admin_only
 def import_progress(request, token):
     if token not in request.session.get(SESSION_KEY, {}):
@@ -124,6 +112,7 @@ def import_progress(request, token):
     )
 
 
+@login_required
 @admin_only
 def import_record(request, pk):
     record = get_object_or_404(ImportRecord, pk=pk)

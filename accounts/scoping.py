@@ -1,5 +1,7 @@
 """One door per object: everything a signed-in user reads is loaded through here."""
 
+from functools import wraps
+
 from django.http import Http404
 
 from .models import CareHome, SharedMailbox, StaffAccount
@@ -30,3 +32,16 @@ def accounts_for(user):
 
 def mailboxes_for(user):
     return SharedMailbox.objects.filter(home__in=homes_for(user))
+
+
+def admin_only(view):
+    """Admins only: anyone else gets 404, as for anything out of their scope. Put it under
+    @login_required, so that anonymous visitors are sent to sign in first."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_admin:
+            raise Http404("Not found.")
+        return view(request, *args, **kwargs)
+
+    return wrapper

@@ -12,7 +12,7 @@ from carehome_portal.celery import app as celery_app
 from . import actions, dashboard
 from .models import AuditEntry, Region, StaffAccount
 from .rules import AccountState, MailboxRisk, london_today
-from .scoping import get_home_for_user, homes_for
+from .scoping import admin_only, get_home_for_user, homes_for
 from .tasks import queue_check
 
 
@@ -69,20 +69,18 @@ def dashboard_view(request):
 
 @login_required
 @require_POST
+@admin_only
 def run_check_now(request):
     """An admin queues the check for today from the dashboard."""
-    if not request.user.is_admin:
-        raise Http404("Not found.")
     queued, message = queue_check(request.user)
     (messages.success if queued else messages.error)(request, message)
     return redirect("dashboard")
 
 
 @login_required
+@admin_only
 def dashboard_csv(request):
     """The admin's current view of the dashboard (filters applied), as CSV."""
-    if not request.user.is_admin:
-        raise Http404("Not found.")
     view = dashboard.HomeFilter.from_query(request.GET)
     AuditEntry.record(request.user, "Export download", subject="homes", detail=view.querystring())
     ranked = dashboard.ranked_homes(view.apply(homes_for(request.user).select_related("region")))
@@ -96,15 +94,16 @@ def home_detail(request, ods_code):
     home = get_home_for_user(request.user, ods_code)
     as_of = london_today()
     summary = dashboard.summaries(homes_for(request.user).filter(pk=home.pk))[0]
-    sort = request.GET.get("sort", "disable")
+    sort = request.GET.get("sort", "")
+    sort = sort if sort in dashboard.SORTS else "disable"
     accounts = dashboard.home_accounts(home, as_of)
-    accounts.sort(key=dashboard.SORTS.get(sort, dashboard.SORTS["disable"]))
+    accounts.sort(key=dashboard.SORTS[sort][1])
     context = {
         "home": home,
         "summary": summary,
         "accounts": accounts,
-        "sort": sort if sort in dashboard.SORTS else "disable",
-        "sort_choices": dashboard.SORT_LABELS.items(),
+        "sort": sort,
+        "sort_choices": [(key, label) for key, (label, _) in dashboard.SORTS.items()],
         "as_of": as_of,
         "last_run": dashboard.last_run(),
         "history": dashboard.home_history(accounts, summary.mailboxes),
