@@ -5,7 +5,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from kombu.exceptions import OperationalError as BrokerError
 
@@ -14,7 +14,7 @@ from .forms import ImportConfirmForm, ImportUploadForm
 from .importspecs import SPECS
 from .models import AuditEntry, ImportRecord
 from .rules import normalise_ods_code
-from .scoping import admin_only, homes_for
+from .scoping import admin_only, get_import_record_for_user, homes_for, import_records_for
 from .tasks import import_file
 
 SESSION_KEY = "uploads"
@@ -99,7 +99,8 @@ def import_progress(request, token):
     if token not in request.session.get(SESSION_KEY, {}):
         raise Http404("No such upload.")
     record = (
-        ImportRecord.objects.filter(token=token)
+        import_records_for(request.user)
+        .filter(token=token)
         .exclude(outcome=ImportRecord.Outcome.DRY_RUN)
         .first()
     )
@@ -115,7 +116,7 @@ def import_progress(request, token):
 @login_required
 @admin_only
 def import_record(request, pk):
-    record = get_object_or_404(ImportRecord, pk=pk)
+    record = get_import_record_for_user(request.user, pk)
     return render(request, "accounts/import_record.html", {"record": record})
 
 

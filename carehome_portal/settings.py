@@ -31,7 +31,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accounts.adminsite.PortalAdminConfig",  # the Django admin, for those who see every home
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
