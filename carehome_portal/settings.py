@@ -49,6 +49,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "carehome_portal.logs.RequestIdMiddleware",
+    "carehome_portal.middleware.RefuseNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -56,6 +57,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before any view hook (the CSRF check reads the body in one): refuse by Content-Length.
+    "carehome_portal.middleware.RefuseLargeBodyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -201,6 +204,14 @@ IMPORT_UPLOAD_MAX_BYTES = env.int("IMPORT_UPLOAD_MAX_BYTES", default=100 * 1024 
 # Uploads larger than this are imported by the Celery worker, with a progress page.
 IMPORT_BACKGROUND_BYTES = env.int("IMPORT_BACKGROUND_BYTES", default=5 * 1024 * 1024)
 UPLOAD_DIR.mkdir(exist_ok=True)
+# Request bodies: every form but the upload is small (the largest, a user with thousands of
+# homes in the admin, is under 100 KB), so form data over 1 MB is refused (400), and a body
+# over 1 MB is refused by its Content-Length before it is read (413), except on the upload
+# page (IMPORT_UPLOAD_MAX_BYTES). An uploaded file over 2.5 MB is spooled to disk, under
+# UPLOAD_DIR with the other uploads (never /tmp), not held in memory.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_TEMP_DIR = str(UPLOAD_DIR)
 
 # Celery: Redis when REDIS_URL is set, otherwise a filesystem broker that needs no server.
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -1,0 +1,105 @@
+"""Issue 13, second pass: input that must not take a page down, spreadsheets that cannot be
+turned against their readers, abuse limits and records that cannot be left stuck."""
+
+from django.test import Client
+from django.urls import reverse
+
+from tests import test_security
+from tests.conftest import PASSWORD
+from tests.test_security import every_url
+
+world = test_security.world  # the access matrix's people and homes
+
+# ---------------------------------------------------------------------------------------
+# Item 8: a NUL in the address
+
+
+def with_nul_in_path(url: str) -> str:
+    path, _, query = url.partition("?")
+    return path.rstrip("/") + "%00/" + (f"?{query}" if query else "")
+
+
+def test_a_nul_in_the_path_or_query_answers_400_on_every_url(world):
+    client = Client()
+    client.force_login(world["users"][-1])
+    failures = []
+    for key, url, _ in every_url(world):
+        for bad in [
+            with_nul_in_path(url),
+            f"{url}?q=%00",
+            f"{url}?ods=VM4Q7%00&page=1",
+            f"{url}?a%00b=1",
+        ]:
+            status = client.get(bad).status_code
+            if status != 400:
+                failures.append(f"{key}: GET {bad} answered {status}")
+    assert not failures, "\n".join(failures)
+
+
+def test_a_nul_in_a_header_answers_400(world):
+    client = Client(HTTP_USER_AGENT="scanner\x00")
+    assert client.get("/dashboard/").status_code == 400
+    wrong = {"username": "admin.1@example.org", "password": "not-the-password"}
+    assert client.post(reverse("login"), wrong).status_code == 400
+
+
+def test_the_bad_request_answer_says_why(client):
+    page = client.get("/homes/NB001%00/")
+    assert page.status_code == 400
+    assert "character that is not allowed" in page.content.decode()
+
+
+# ---------------------------------------------------------------------------------------
+# Item 7: uploads over the limit
+
+
+class Unreadable:
+    """A request body that fails the test if anything reads it."""
+
+    def read(self, *args):
+        raise AssertionError("the body was read")
+
+    readline = read
+
+
+def post_unread(client, url, length):
+    return client.generic(
+        "POST",
+        url,
+        CONTENT_TYPE="multipart/form-data; boundary=BoUnDaRy",
+        CONTENT_LENGTH=str(length),
+        **{"wsgi.input": Unreadable()},
+    )
+
+
+def test_an_upload_over_the_limit_is_refused_by_its_length_before_it_is_read(admin_user, settings):
+    settings.IMPORT_UPLOAD_MAX_BYTES = 2 * 1_048_576
+    client = Client(enforce_csrf_checks=True)  # as in production: the CSRF check reads POST
+    client.force_login(admin_user)
+    page = post_unread(client, reverse("import_new"), 5 * 1_048_576)
+    assert page.status_code == 413
+    body = page.content.decode()
+    assert "The file is too large" in body
+    assert "What you sent is 5.0 MB; the most this page takes is 2 MB" in body
+
+
+def test_a_file_just_over_the_limit_gets_the_forms_message(client, admin_user, settings):
+    """Within the form's slack the body is read and the form names the limit."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.IMPORT_UPLOAD_MAX_BYTES = 1000
+    client.force_login(admin_user)
+    upload = SimpleUploadedFile("big.csv", b"email,ods_code\n" + b"x" * 2000)
+    page = client.post(reverse("import_new"), {"kind": "accounts", "file": upload})
+    assert page.status_code == 200
+    assert "the most you can upload is" in page.content.decode()
+
+
+def test_other_pages_take_small_bodies_only(db):
+    """Nobody can make the sign-in page spool a large body to disk."""
+    client = Client(enforce_csrf_checks=True)
+    assert post_unread(client, reverse("login"), 2 * 1_048_576).status_code == 413
+    big_form = {"username": "x@example.org", "password": "p" * (1_048_576 + 10)}
+    assert Client().post(reverse("login"), big_form).status_code == 413
+    small = Client().post(reverse("login"), {"username": "x@example.org", "password": PASSWORD})
+    assert small.status_code == 200
