@@ -6,6 +6,8 @@ failed; a failed send is kept and retried by the next run, and never stops the o
 """
 
 import logging
+import time
+import zlib
 from collections import Counter
 from datetime import date, timedelta
 
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 Kind = Notification.Kind
 CHECK_IN_SALT = "accounts.check-in"
 ALARMING = (MailboxRisk.AT_RISK, MailboxRisk.ORPHANED)
+TOKEN_CLOCK_SKEW = 300  # seconds a link may seem to come from the future (servers' clocks)
 
 
 def absolute(path: str) -> str:
@@ -125,12 +128,20 @@ def check_in_token(notification: Notification) -> str:
 
 def read_check_in_token(token: str) -> Notification:
     """The reminder a check-in link belongs to; raises signing.BadSignature (or its
-    SignatureExpired) for a bad or old link, and Notification.DoesNotExist if it is gone."""
+    SignatureExpired) for a bad or old link, and Notification.DoesNotExist if it is gone.
+    A signature proves only who made the link: its date and payload are checked too."""
     max_age = timedelta(days=settings.CHECK_IN_LINK_DAYS)
-    data = signing.loads(token, salt=CHECK_IN_SALT, max_age=max_age)
-    return Notification.objects.select_related("account__home").get(
-        pk=data["n"], kind=Kind.REMINDER
-    )
+    try:
+        data = signing.loads(token, salt=CHECK_IN_SALT, max_age=max_age)
+        signed_at = signing.b62_decode(token.rsplit(":", 2)[1])
+    except (ValueError, zlib.error) as exc:  # a signed payload that is not ours: bad link
+        raise signing.BadSignature("the link's payload cannot be read") from exc
+    if signed_at > time.time() + TOKEN_CLOCK_SKEW:
+        raise signing.BadSignature("the link is dated in the future")
+    pk = data.get("n") if isinstance(data, dict) else None
+    if type(pk) is not int or not 0 < pk < 2**63:
+        raise signing.BadSignature("the link does not name a reminder")
+    return Notification.objects.select_related("account__home").get(pk=pk, kind=Kind.REMINDER)
 
 
 def render(notification: Notification) -> tuple[str, str]:

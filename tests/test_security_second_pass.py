@@ -1,11 +1,19 @@
 """Issue 13, second pass: input that must not take a page down, spreadsheets that cannot be
 turned against their readers, abuse limits and records that cannot be left stuck."""
 
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.core import signing
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
+from accounts.models import Notification, StaffAccount
+from accounts.notify import CHECK_IN_SALT, check_in_token
 from tests import test_security
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, TODAY, make_account
 from tests.test_security import every_url
 
 world = test_security.world  # the access matrix's people and homes
@@ -103,3 +111,62 @@ def test_other_pages_take_small_bodies_only(db):
     assert Client().post(reverse("login"), big_form).status_code == 413
     small = Client().post(reverse("login"), {"username": "x@example.org", "password": PASSWORD})
     assert small.status_code == 200
+
+
+# ---------------------------------------------------------------------------------------
+# Item 9: check-in links signed with our key but not made by us
+
+
+@pytest.fixture
+def reminder(rosewood, rosewood_mailbox):
+    from accounts.checks import run_check
+    from accounts.notify import send_notifications
+
+    make_account(rosewood, "carer@nhs.net", days_ago=83, mailboxes=[rosewood_mailbox])
+    run_check(TODAY)
+    send_notifications(TODAY, kinds=("reminder",))
+    return Notification.objects.get()
+
+
+def signed(payload) -> str:
+    return signing.dumps(payload, salt=CHECK_IN_SALT, compress=True)
+
+
+def signed_raw(text: str) -> str:
+    return signing.TimestampSigner(salt=CHECK_IN_SALT).sign(text)
+
+
+@pytest.mark.parametrize(
+    "make_token",
+    [
+        lambda r: signed(["n", r.pk]),
+        lambda r: signed("just a string"),
+        lambda r: signed({}),
+        lambda r: signed({"n": str(r.pk)}),
+        lambda r: signed({"n": [r.pk]}),
+        lambda r: signed({"n": True}),
+        lambda r: signed({"n": 10**30}),
+        lambda r: signed({"n": -r.pk}),
+        lambda r: signed_raw("!!not-base64!!"),
+        lambda r: signed_raw(".eJwrzs9NLS4GAA"),  # "compressed", but not zlib
+        lambda r: signed_raw("bm90IGpzb24"),  # base64 of "not json"
+    ],
+    ids=["list", "string", "empty", "pk-as-text", "pk-in-list", "bool", "huge", "negative",
+         "not-base64", "not-zlib", "not-json"],  # fmt: skip
+)
+def test_a_signed_link_with_a_bad_payload_is_a_clear_page(client, reminder, make_token):
+    url = reverse("check_in", args=[make_token(reminder)])
+    for page in (client.get(url), client.post(url, {"choice": "check-in"})):
+        assert page.status_code == 400 and "This link does not work" in page.content.decode()
+    assert StaffAccount.objects.get().attested_on is None
+
+
+def test_a_link_dated_in_the_future_does_not_work(client, reminder):
+    with time_machine.travel(timezone.now() + timedelta(days=1)):
+        token = check_in_token(reminder)
+    page = client.post(reverse("check_in", args=[token]), {"choice": "check-in"})
+    assert page.status_code == 400 and "This link does not work" in page.content.decode()
+    assert StaffAccount.objects.get().attested_on is None
+    with time_machine.travel(timezone.now() + timedelta(seconds=60)):
+        token = check_in_token(reminder)  # a server's clock a minute ahead is tolerated
+    assert client.get(reverse("check_in", args=[token])).status_code == 200
