@@ -151,8 +151,8 @@ def signed_raw(text: str) -> str:
         lambda r: signed_raw(".eJwrzs9NLS4GAA"),  # "compressed", but not zlib
         lambda r: signed_raw("bm90IGpzb24"),  # base64 of "not json"
     ],
-    ids=["list", "string", "empty", "pk-as-text", "pk-in-list", "bool", "huge", "negative",
-         "not-base64", "not-zlib", "not-json"],  # fmt: skip
+    ids="list string empty pk-as-text pk-in-list bool huge negative not-base64 not-zlib "
+    "not-json".split(),
 )
 def test_a_signed_link_with_a_bad_payload_is_a_clear_page(client, reminder, make_token):
     url = reverse("check_in", args=[make_token(reminder)])
