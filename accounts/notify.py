@@ -13,7 +13,9 @@ from datetime import date, timedelta
 
 from django.conf import settings
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
@@ -21,6 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from . import dashboard
+from .exports import FORMULA_START
 from .models import CareHome, CheckRun, Notification, StaffAccount, StateChange, User
 from .rules import KEEPS_MAILBOX_ALIVE, MailboxRisk
 
@@ -175,6 +178,19 @@ def render(notification: Notification) -> tuple[str, str]:
 # Delivery ------------------------------------------------------------------------------
 
 
+def unsendable(address: str) -> str:
+    """Why an address must not be mailed, or "" if it may. Django's validate_email accepts
+    every RFC atext character, so an address a spreadsheet would run (a report once held
+    =cmd|'/c.calc'!a0@evil.co) is refused as well."""
+    try:
+        validate_email(address)
+    except ValidationError:
+        return f"not sent: {address[:100]!r} is not a valid email address"
+    if address.startswith(FORMULA_START):
+        return f"not sent: {address[:100]!r} starts with {address[0]!r}, as a formula does"
+    return ""
+
+
 def deliver() -> Counter:
     """Send everything pending or failed (up to the attempt limit); count the outcomes."""
     outcome = Counter()
@@ -184,6 +200,13 @@ def deliver() -> Counter:
     ).select_related("account__home", "user")
     connection = get_connection()
     for notification in due.iterator(chunk_size=200):
+        if refused := unsendable(notification.recipient):
+            log.warning("not sending %s: %s", notification, refused)
+            Notification.objects.filter(pk=notification.pk).update(
+                status=Notification.Status.GAVE_UP, last_error=refused
+            )
+            outcome[f"{notification.kind}_failed"] += 1
+            continue
         text, html = render(notification)
         message = EmailMultiAlternatives(
             notification.subject, text, to=[notification.recipient], connection=connection

@@ -168,3 +168,106 @@ def test_a_link_dated_in_the_future_does_not_work(client, reminder):
     with time_machine.travel(timezone.now() + timedelta(seconds=60)):
         token = check_in_token(reminder)  # a server's clock a minute ahead is tolerated
     assert client.get(reverse("check_in", args=[token])).status_code == 200
+
+
+# ---------------------------------------------------------------------------------------
+# Item 13: spreadsheets that cannot be turned against their readers
+
+FORMULAS = ['=HYPERLINK("http://evil.example")', "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"]
+
+
+@pytest.fixture
+def booby_trapped(rosewood, rosewood_mailbox):
+    from accounts.checks import run_check
+
+    rosewood.name = FORMULAS[0]
+    rosewood.save()
+    rosewood.region.name = FORMULAS[3]
+    rosewood.region.save()
+    for n, text in enumerate(FORMULAS):
+        make_account(rosewood, f"{text[0]}p{n}@nhs.net".strip(), days_ago=n, mailboxes=[])
+        StaffAccount.objects.filter(email__endswith=f"p{n}@nhs.net").update(display_name=text)
+    StaffAccount.objects.create(home=rosewood, email="=cmd|'/c.calc'!a0@evil.co")
+    run_check(TODAY)
+
+
+def csv_rows(text: str) -> list[list[str]]:
+    import csv
+    import io
+
+    return list(csv.reader(io.StringIO(text, newline="")))
+
+
+def csv_cells(text: str) -> list[str]:
+    return [cell for row in csv_rows(text) for cell in row]
+
+
+def assert_defused(cells: list[str]) -> None:
+    dangerous = [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert not dangerous, dangerous
+
+
+def test_no_csv_cell_for_people_starts_a_formula(client, superuser, booby_trapped):
+    import io
+
+    from django.core.management import call_command
+
+    client.force_login(superuser)
+    files = {
+        url: b"".join(client.get(url).streaming_content).decode()
+        for url in ["/exports/accounts.csv", "/exports/mailboxes.csv", "/dashboard/homes.csv"]
+    }
+    for kind in ("accounts", "mailboxes"):
+        out = io.StringIO()
+        call_command("export_hygiene", kind, "--format", "csv", stdout=out)
+        files[f"export_hygiene {kind}"] = out.getvalue()
+    for name, text in files.items():
+        assert len(csv_rows(text)) == (8 if "accounts" in name else 2), name
+        assert_defused(csv_cells(text))
+    accounts = csv_cells(files["/exports/accounts.csv"])
+    assert "'=cmd|'/c.calc'!a0@evil.co" in accounts
+    assert {"'+1+1", "'-2+3", "'@SUM(A1)", "'\tTAB", "'\nCR"} <= set(accounts)
+    homes = csv_cells(files["/dashboard/homes.csv"])
+    assert '\'=HYPERLINK("http://evil.example")' in homes and "'@SUM(A1)" in homes
+    assert "0" in accounts  # numbers are written as they are
+
+
+def test_json_export_stays_raw(booby_trapped):
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("export_hygiene", "accounts", "--format", "json", stdout=out)
+    names = {row["display_name"] for row in json.loads(out.getvalue())}
+    assert set(FORMULAS) <= names
+
+
+def test_email_goes_only_to_valid_addresses(rosewood, rosewood_mailbox):
+    from django.core import mail
+
+    from accounts.checks import run_check
+    from accounts.notify import send_notifications
+
+    for email in ["carer@nhs.net", "=cmd|'/c.calc'!a0@evil.co", "not an address", "a@b@nhs.net"]:
+        account = make_account(rosewood, "x@x.net", days_ago=83, mailboxes=[rosewood_mailbox])
+        StaffAccount.objects.filter(pk=account.pk).update(email=email)
+    run_check(TODAY)
+    summary = send_notifications(TODAY, kinds=("reminder",))
+    assert summary["reminder"] == {"planned": 4, "sent": 1, "failed": 3}
+    assert [m.to for m in mail.outbox] == [["carer@nhs.net"]]
+    refused = dict(
+        Notification.objects.exclude(status="sent").values_list("recipient", "last_error")
+    )
+    assert refused == {
+        "=cmd|'/c.calc'!a0@evil.co": "not sent: \"=cmd|'/c.calc'!a0@evil.co\" starts with '=', "
+        "as a formula does",
+        "not an address": "not sent: 'not an address' is not a valid email address",
+        "a@b@nhs.net": "not sent: 'a@b@nhs.net' is not a valid email address",
+    }
+    assert set(Notification.objects.exclude(status="sent").values_list("status", flat=True)) == {
+        "gave_up"
+    }
+    again = send_notifications(TODAY, kinds=("reminder",))
+    assert again["reminder"] == {"planned": 0, "sent": 0, "failed": 0}  # never retried
