@@ -1,6 +1,7 @@
 """Requests refused before any view sees them, each with a plain answer instead of a 500:
 a NUL character anywhere in the address or headers (PostgreSQL cannot store it, and no
-real link holds one), and a body larger than the page that receives it allows."""
+real link holds one), and a body larger than the page that receives it allows. And no
+page shown to someone signed in is kept by a browser or proxy cache."""
 
 from urllib.parse import unquote
 
@@ -8,6 +9,7 @@ from django.conf import settings
 from django.http import HttpResponseBadRequest
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 
 
 def _has_nul(request) -> bool:
@@ -67,3 +69,18 @@ class RefuseLargeBodyMiddleware:
                 status=413,
             )
         return self.get_response(request)
+
+
+class NoStoreWhenSignedInMiddleware:
+    """Every page and download answered to a signed-in user carries personal data (homes,
+    staff, exports), so none may be stored: Cache-Control: no-store, private. Public pages
+    for visitors stay cacheable; views for links in emails (check-in) say so themselves."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.user.is_authenticated:
+            add_never_cache_headers(response)
+        return response

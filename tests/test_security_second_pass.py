@@ -271,3 +271,26 @@ def test_email_goes_only_to_valid_addresses(rosewood, rosewood_mailbox):
     }
     again = send_notifications(TODAY, kinds=("reminder",))
     assert again["reminder"] == {"planned": 0, "sent": 0, "failed": 0}  # never retried
+
+
+# ---------------------------------------------------------------------------------------
+# Item 16: nothing personal kept by a cache
+
+
+def test_every_page_for_someone_signed_in_is_never_stored(world):
+    failures = []
+    for user in world["users"][1:]:
+        client = Client()
+        client.force_login(user)
+        for key, url, _ in every_url(world):
+            response = client.get(url)
+            if "no-store" not in response.get("Cache-Control", ""):
+                failures.append(f"{user.email} {key}: {response.get('Cache-Control')}")
+    assert not failures, "\n".join(failures)
+
+
+def test_check_in_page_is_never_stored_and_public_pages_may_be(client, reminder):
+    page = client.get(reverse("check_in", args=[check_in_token(reminder)]))
+    assert page.status_code == 200 and "no-store" in page["Cache-Control"]
+    for url in ["/", "/guidance/", reverse("guidance:page", args=["keep-your-account-active"])]:
+        assert "no-store" not in client.get(url).get("Cache-Control", ""), url
