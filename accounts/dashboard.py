@@ -11,7 +11,14 @@ from django.db.models import Count, F, Prefetch, Q
 
 from . import rules
 from .exports import stream_csv
-from .models import CheckRun, MailboxAliveChange, SharedMailbox, StaffAccount, StateChange
+from .models import (
+    CheckRun,
+    MailboxAliveChange,
+    Region,
+    SharedMailbox,
+    StaffAccount,
+    StateChange,
+)
 from .rules import AccountState, MailboxRisk
 
 RISK_TAG = {
@@ -86,6 +93,12 @@ class HomeFilter:
         return urlencode(
             {"q": self.query, "risk": self.risk, "region": self.region, "state": self.state}
         )
+
+
+def region_choices(user):
+    """The regions an admin may filter by: their own, or every region for those who see
+    every home (other regions' names are not theirs to see)."""
+    return Region.objects.all() if user.sees_every_home else user.regions.all()
 
 
 RANKED_COLUMNS = ["ods_code", "name", "region", "worst_risk", "soonest_forecast"]

@@ -294,3 +294,23 @@ def test_check_in_page_is_never_stored_and_public_pages_may_be(client, reminder)
     assert page.status_code == 200 and "no-store" in page["Cache-Control"]
     for url in ["/", "/guidance/", reverse("guidance:page", args=["keep-your-account-active"])]:
         assert "no-store" not in client.get(url).get("Cache-Control", ""), url
+
+
+# ---------------------------------------------------------------------------------------
+# Item 20: other regions' names
+
+
+def test_a_region_admin_filters_by_their_own_regions_only(world):
+    from accounts.models import Region
+
+    Region.objects.create(name="Cumbria")
+    admin_1, admin_all = world["users"][2], world["users"][4]
+    client = Client()
+    client.force_login(admin_1)
+    body = client.get("/dashboard/").content.decode()
+    assert ">Leicestershire</option>" in body
+    assert "Yorkshire" not in body and "Cumbria" not in body
+    client.force_login(admin_all)
+    body = client.get("/dashboard/").content.decode()
+    for name in ("Leicestershire", "Yorkshire", "Cumbria"):
+        assert f">{name}</option>" in body
