@@ -4,6 +4,7 @@ Development defaults need no server: SQLite under var/ and a filesystem Celery b
 With DEBUG off, a missing SECRET_KEY stops start-up.
 """
 
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -88,7 +89,13 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}"),
 }
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+# Persistent connections suit gunicorn's fixed pool of threads (see README, Production, for
+# sizing). runserver starts a thread per request, each of which would keep its connection
+# open until the server ran out: there, and by default in development, none is kept.
+RUNSERVER = sys.argv[1:2] == ["runserver"]
+DATABASES["default"]["CONN_MAX_AGE"] = (
+    0 if RUNSERVER else env.int("CONN_MAX_AGE", default=0 if DEBUG else 60)
+)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0

@@ -314,3 +314,38 @@ def test_a_region_admin_filters_by_their_own_regions_only(world):
     body = client.get("/dashboard/").content.decode()
     for name in ("Leicestershire", "Yorkshire", "Cumbria"):
         assert f">{name}</option>" in body
+
+
+# ---------------------------------------------------------------------------------------
+# Item 19: database connections
+
+
+def conn_max_age(tmp_path, argv, **env):
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        f"import sys; sys.argv = {argv!r}; import django; django.setup(); "
+        "from django.conf import settings; print(settings.DATABASES['default']['CONN_MAX_AGE'])"
+    )
+    environ = {
+        **{k: v for k, v in os.environ.items() if k not in ("CONN_MAX_AGE", "DEBUG")},
+        "DJANGO_SETTINGS_MODULE": "carehome_portal.settings",
+        "DATABASE_URL": "postgres://portal@127.0.0.1:5432/portal",
+        "VAR_DIR": str(tmp_path),
+        "SECRET_KEY": "x" * 50,
+        **env,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=environ, capture_output=True, text=True, check=True
+    )
+    return int(done.stdout.strip().splitlines()[-1])
+
+
+def test_connections_are_kept_for_gunicorn_but_not_in_development(tmp_path):
+    assert conn_max_age(tmp_path, ["gunicorn"], DEBUG="false") == 60
+    assert conn_max_age(tmp_path, ["gunicorn"], DEBUG="false", CONN_MAX_AGE="30") == 30
+    assert conn_max_age(tmp_path, ["manage.py", "shell"], DEBUG="true") == 0
+    runserver = ["manage.py", "runserver"]
+    assert conn_max_age(tmp_path, runserver, DEBUG="false", CONN_MAX_AGE="60") == 0
