@@ -7,7 +7,6 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
-from kombu.exceptions import OperationalError as BrokerError
 
 from . import exports, importweb
 from .forms import ImportConfirmForm, ImportUploadForm
@@ -15,7 +14,7 @@ from .importspecs import SPECS
 from .models import AuditEntry, ImportRecord
 from .rules import normalise_ods_code
 from .scoping import admin_only, get_import_record_for_user, homes_for, import_records_for
-from .tasks import import_file
+from .tasks import BROKER_DOWN, import_file, publish
 
 SESSION_KEY = "uploads"
 
@@ -75,13 +74,16 @@ def import_confirm(request, token):
     form = ImportConfirmForm(request.POST)
     skip = form.is_valid() and form.cleaned_data["skip_bad_rows"]
     args = (pending["kind"], str(path), request.user.pk, skip, pending["name"])
-    AuditEntry.record(request.user, "Import", subject=pending["name"], detail=pending["kind"])
-    if path.stat().st_size > settings.IMPORT_BACKGROUND_BYTES:
+    background = path.stat().st_size > settings.IMPORT_BACKGROUND_BYTES
+    if background:
         try:
-            import_file.apply_async(args=args, retry=False)
-        except (BrokerError, OSError):
+            publish(import_file, args=args)
+        except BROKER_DOWN:
             messages.error(request, "The import could not be queued: the task broker is down.")
             return redirect("import_preview", token=token)
+    # Only what happened: queued for the worker, or imported now.
+    AuditEntry.record(request.user, "Import", subject=pending["name"], detail=pending["kind"])
+    if background:
         return redirect("import_progress", token=token)
     record_id = importweb.import_upload(*args)
     request.session[SESSION_KEY].pop(token, None)

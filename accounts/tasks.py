@@ -13,6 +13,18 @@ from .rules import london_today
 log = logging.getLogger(__name__)
 
 
+BROKER_DOWN = (BrokerError, OSError)
+
+
+def publish(task, **options):
+    """Queue a task in one attempt, or raise one of BROKER_DOWN within about
+    BROKER_CONNECT_TIMEOUT seconds: a page must not hang on a broker that is down (kombu's
+    default is to retry with back-off for about 6 seconds before giving up)."""
+    with task.app.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0)
+        return task.apply_async(connection=connection, retry=False, **options)
+
+
 @shared_task(
     acks_late=True,
     time_limit=60 * 60,
@@ -27,8 +39,8 @@ def nightly_check(as_of: str | None = None, trigger: str = CheckRun.Trigger.BEAT
     run = run_check(day, trigger=trigger)
     if run.outcome == CheckRun.Outcome.OK:
         try:
-            notify_after_check.apply_async(args=[day.isoformat(), run.pk], retry=False)
-        except (BrokerError, OSError) as exc:  # the check stands; the next run plans them
+            publish(notify_after_check, args=[day.isoformat(), run.pk])
+        except BROKER_DOWN as exc:  # the check stands; the next run plans them
             log.warning("could not queue notifications after run %s: %s", run.pk, exc)
     return run.summary()
 
@@ -58,8 +70,8 @@ def import_file(kind: str, path: str, user_id: int, skip_bad_rows: bool, file_na
 def queue_check(user) -> tuple[bool, str]:
     """Queue the check for today as an admin asked; says whether it could be queued."""
     try:
-        nightly_check.apply_async(kwargs={"trigger": CheckRun.Trigger.ADMIN}, retry=False)
-    except (BrokerError, OSError) as exc:
+        publish(nightly_check, kwargs={"trigger": CheckRun.Trigger.ADMIN})
+    except BROKER_DOWN as exc:
         AuditEntry.record(user, "Run the check now", detail=f"not queued: {exc}")
         return False, (
             f"The check could not be queued: the task broker is not reachable ({exc}). "

@@ -231,8 +231,18 @@ CELERY_TASK_TIME_LIMIT = 60 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Queueing from a page makes one attempt (accounts.tasks.publish), each connection attempt
+# bounded by this, so a page answers "not queued" within a few seconds when Redis is down.
+BROKER_CONNECT_TIMEOUT = env.float("BROKER_CONNECT_TIMEOUT", default=2.0)
+CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_CONNECT_TIMEOUT
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_connect_timeout": BROKER_CONNECT_TIMEOUT,
+        # Longer than the longest task (an import: 2 hours), or Redis hands a task that is
+        # still running to a second worker.
+        "visibility_timeout": 3 * 60 * 60,
+    }
 else:
     BROKER_DIR = VAR_DIR / "celery-broker"
     (BROKER_DIR / "processed").mkdir(parents=True, exist_ok=True)

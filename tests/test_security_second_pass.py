@@ -349,3 +349,56 @@ def test_connections_are_kept_for_gunicorn_but_not_in_development(tmp_path):
     assert conn_max_age(tmp_path, ["manage.py", "shell"], DEBUG="true") == 0
     runserver = ["manage.py", "runserver"]
     assert conn_max_age(tmp_path, runserver, DEBUG="false", CONN_MAX_AGE="60") == 0
+
+
+# ---------------------------------------------------------------------------------------
+# Item 18: Redis down
+
+
+@pytest.fixture
+def redis_down():
+    """The broker pointed at a closed port, as when Redis is stopped."""
+    from carehome_portal.celery import app
+
+    def reset_pools():
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    before = (app.conf.broker_url, app.conf.broker_transport_options)
+    app.conf.broker_url = "redis://127.0.0.1:1/0"
+    app.conf.broker_transport_options = {"socket_connect_timeout": 1}
+    reset_pools()
+    yield
+    app.conf.broker_url, app.conf.broker_transport_options = before
+    reset_pools()
+
+
+def timed_post(client, url, data=None):
+    import time
+
+    started = time.monotonic()
+    page = client.post(url, data or {}, follow=True)
+    return page, time.monotonic() - started
+
+
+def test_with_redis_down_queueing_fails_fast_and_audits_only_what_happened(
+    client, admin_user, rosewood, settings, redis_down
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from accounts.models import AuditEntry, ImportRecord
+
+    settings.IMPORT_BACKGROUND_BYTES = 10
+    client.force_login(admin_user)
+    report = SimpleUploadedFile("report.csv", b"email,ods_code\namy@nhs.net,VM4Q7\n")
+    token = client.post(reverse("import_new"), {"kind": "accounts", "file": report}).url
+    token = token.rstrip("/").split("/")[-1]
+    page, seconds = timed_post(client, reverse("import_confirm", args=[token]))
+    assert seconds < 2, f"queueing took {seconds:.1f} s"
+    assert "The import could not be queued: the task broker is down" in page.content.decode()
+    assert not AuditEntry.objects.filter(action="Import").exists()
+    assert not ImportRecord.objects.exclude(outcome="dry_run").exists()
+    page, seconds = timed_post(client, reverse("run_check_now"))
+    assert seconds < 2, f"queueing the check took {seconds:.1f} s"
+    assert "the task broker is not reachable" in page.content.decode()
+    assert AuditEntry.objects.get(action="Run the check now").detail.startswith("not queued")
