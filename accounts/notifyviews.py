@@ -12,6 +12,7 @@ from .checks import run_check
 from .models import AuditEntry, CheckRun, Notification
 from .notify import read_check_in_token
 from .rules import london_today
+from .throttle import throttled
 
 USED = ("This link has been used already",
         "Your check-in was recorded the first time. Nothing more to do.")  # fmt: skip
@@ -22,6 +23,7 @@ def _problem(request, title: str, text: str):
 
 
 @never_cache  # the page names the person and their home: never kept by a cache
+@throttled("check-in", methods=("GET", "POST"))
 def check_in(request, token):
     """From a reminder: "I have just logged in" (one use), or "stop these reminders".
     Nothing changes on GET, so a mail scanner that follows links does no harm."""

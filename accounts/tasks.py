@@ -67,6 +67,15 @@ def import_file(kind: str, path: str, user_id: int, skip_bad_rows: bool, file_na
     return import_upload(kind, path, user_id, skip_bad_rows, file_name)
 
 
+@shared_task(acks_late=True, time_limit=5 * 60, soft_time_limit=4 * 60)
+def send_password_reset(email: str) -> int:
+    """A password reset email, sent here so that the page takes the same time for every
+    address; returns how many were sent (0 for an address without a sign-in)."""
+    from .forms import PortalPasswordResetForm
+
+    return PortalPasswordResetForm.send_now(email)
+
+
 def queue_check(user) -> tuple[bool, str]:
     """Queue the check for today as an admin asked; says whether it could be queued."""
     try:

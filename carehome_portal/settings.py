@@ -115,6 +115,13 @@ AXES_USERNAME_FORM_FIELD = "username"  # the sign-in form's field (it holds the 
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+# Per-address limits (accounts/throttle.py): (attempts, seconds). Sign-in and check-in count
+# failures only; password reset counts every request.
+THROTTLE_RATES = {
+    "sign-in": (env.int("THROTTLE_SIGN_IN_FAILURES", default=20), 15 * 60),
+    "password-reset": (env.int("THROTTLE_PASSWORD_RESETS", default=10), 60 * 60),
+    "check-in": (env.int("THROTTLE_CHECK_IN_FAILURES", default=20), 60 * 60),
+}
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 2  # a reset link works for two hours
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -221,8 +228,28 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_TEMP_DIR = str(UPLOAD_DIR)
 
-# Celery: Redis when REDIS_URL is set, otherwise a filesystem broker that needs no server.
 REDIS_URL = env.str("REDIS_URL", default="")
+# The cache holds the throttle's counts for every process: Redis when REDIS_URL is set
+# (short timeouts, so that Redis down does not hold up a sign-in), else files under VAR_DIR.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "portal",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+            "OPTIONS": {"MAX_ENTRIES": 20000},
+        }
+    }
+
+# Celery: Redis when REDIS_URL is set, otherwise a filesystem broker that needs no server.
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_ENABLE_UTC = True
 CELERY_TASK_ACKS_LATE = True

@@ -230,7 +230,9 @@ def test_five_wrong_passwords_lock_the_account_for_this_address(client, manager)
     assert sign_in(Client(REMOTE_ADDR="10.9.8.7"), PASSWORD).status_code == 302
 
 
-def test_password_reset_by_email_with_an_expiring_one_use_link(client, manager, settings):
+def test_password_reset_by_email_with_an_expiring_one_use_link(
+    client, manager, settings, worker_runs_tasks
+):
     settings.SITE_URL = "https://portal.example.nhs.uk"
     client.post(reverse("password_reset"), {"email": "JANE.MANAGER@example.org"})
     assert len(mail.outbox) == 1
@@ -249,7 +251,9 @@ def test_password_reset_by_email_with_an_expiring_one_use_link(client, manager, 
     assert "This link does not work" in client.get(link, follow=True).content.decode()
 
 
-def test_reset_for_an_unknown_address_says_the_same_and_sends_nothing(client, db):
+def test_reset_for_an_unknown_address_says_the_same_and_sends_nothing(
+    client, db, worker_runs_tasks
+):
     page = client.post(reverse("password_reset"), {"email": "nobody@example.org"}, follow=True)
     assert "Check your email" in page.content.decode()
     assert mail.outbox == []

@@ -402,3 +402,157 @@ def test_with_redis_down_queueing_fails_fast_and_audits_only_what_happened(
     assert seconds < 2, f"queueing the check took {seconds:.1f} s"
     assert "the task broker is not reachable" in page.content.decode()
     assert AuditEntry.objects.get(action="Run the check now").detail.startswith("not queued")
+
+
+# ---------------------------------------------------------------------------------------
+# Item 14: per-address limits on sign-in, password reset and check-in
+
+
+def test_one_address_cannot_try_many_accounts(client, manager):
+    """Axes locks one account after 5 wrong passwords; 20 failures across any accounts
+    from one address stop that address for the rest of the 15 minutes."""
+    for n in range(20):
+        page = client.post(reverse("login"), {"username": f"u{n}@example.org", "password": "x"})
+        assert page.status_code == 200, n
+    right = {"username": manager.email, "password": PASSWORD}
+    refused = client.post(reverse("login"), right)
+    assert refused.status_code == 429
+    assert "Too many attempts from your connection" in refused.content.decode()
+    assert 0 < int(refused["Retry-After"]) <= 15 * 60
+    assert client.get(reverse("login")).status_code == 200  # the page itself still shows
+    assert Client(REMOTE_ADDR="10.1.2.3").post(reverse("login"), right).status_code == 302
+
+
+def test_signing_in_successfully_does_not_count(client, manager):
+    right = {"username": manager.email, "password": PASSWORD}
+    for _ in range(25):
+        assert Client().post(reverse("login"), right).status_code == 302
+
+
+def test_one_address_cannot_ask_for_many_password_resets(client, manager, worker_runs_tasks):
+    from django.core import mail
+
+    for n in range(10):
+        page = client.post(reverse("password_reset"), {"email": f"u{n}@example.org"})
+        assert page.status_code == 302, n
+    refused = client.post(reverse("password_reset"), {"email": manager.email})
+    assert refused.status_code == 429 and mail.outbox == []
+    assert "more than 10 password reset requests" in refused.content.decode()
+
+
+def test_one_address_cannot_guess_check_in_links(client, reminder):
+    for n in range(20):
+        assert client.get(reverse("check_in", args=[f"guess-{n}"])).status_code == 400
+    real = reverse("check_in", args=[check_in_token(reminder)])
+    refused = client.post(real, {"choice": "check-in"})
+    assert refused.status_code == 429 and "logging in to NHSmail" in refused.content.decode()
+    assert StaffAccount.objects.get().attested_on is None
+    assert Client(REMOTE_ADDR="10.1.2.3").get(real).status_code == 200
+
+
+def test_the_limits_are_settings(client, db, settings):
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "sign-in": (2, 60)}
+    wrong = {"username": "x@example.org", "password": "x"}
+    assert [client.post(reverse("login"), wrong).status_code for _ in range(3)] == [200, 200, 429]
+
+
+COUNTER = """
+import sys
+import django
+
+django.setup()
+from accounts import throttle
+
+for _ in range(int(sys.argv[3])):
+    throttle.count("sign-in", sys.argv[1], now=float(sys.argv[2]))
+"""
+READER = """
+import sys
+import django
+
+django.setup()
+from django.core.cache import cache
+from accounts import throttle
+
+print(cache.get(throttle._key("sign-in", sys.argv[1], float(sys.argv[2]))[0], 0))
+"""
+
+
+@pytest.mark.parametrize("backend", ["files", "redis"])
+def test_counts_are_shared_and_exact_across_processes(tmp_path, settings, backend):
+    """Four processes count at once on the cache `make run` or production uses: none of
+    their 200 attempts is lost."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    if backend == "redis" and not settings.REDIS_URL:
+        pytest.skip("REDIS_URL is not set")
+    environ = {**os.environ, "VAR_DIR": str(tmp_path), "DEBUG": "true"}
+    if backend == "files":
+        environ.pop("REDIS_URL", None)
+    address, now = f"192.0.2.{uuid.uuid4().int % 250}-{uuid.uuid4().hex}", "1700000000"
+    workers = [
+        subprocess.Popen([sys.executable, "-c", COUNTER, address, now, "50"], env=environ)
+        for _ in range(4)
+    ]
+    assert [w.wait(timeout=120) for w in workers] == [0, 0, 0, 0]
+    read = subprocess.run(
+        [sys.executable, "-c", READER, address, now],
+        env=environ, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert read.stdout.strip().splitlines()[-1] == "200"
+
+
+def test_with_the_cache_down_sign_in_still_works(client, manager, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 1},
+        }
+    }
+    wrong = client.post(reverse("login"), {"username": manager.email, "password": "x"})
+    assert wrong.status_code == 200
+    right = client.post(reverse("login"), {"username": manager.email, "password": PASSWORD})
+    assert right.status_code == 302
+
+
+# ---------------------------------------------------------------------------------------
+# Item 15: password reset takes the same work for every address
+
+
+def test_password_reset_does_the_same_work_for_known_and_unknown_addresses(manager, monkeypatch):
+    from django.core import mail
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.tasks import send_password_reset
+
+    queued = []
+    monkeypatch.setattr(send_password_reset, "apply_async", lambda **kw: queued.append(kw))
+    work = {}
+    for email in (manager.email, "nobody@example.org"):
+        with CaptureQueriesContext(connection) as queries:
+            page = Client().post(reverse("password_reset"), {"email": email})
+        assert page.status_code == 302
+        work[email] = [q["sql"].split(" FROM ")[-1][:40] for q in queries.captured_queries]
+    assert work[manager.email] == work["nobody@example.org"]
+    assert mail.outbox == []  # nothing is sent while the page waits
+    assert [q["args"] for q in queued] == [[manager.email], ["nobody@example.org"]]
+    assert send_password_reset(manager.email) == 1 and len(mail.outbox) == 1
+    assert send_password_reset("nobody@example.org") == 0 and len(mail.outbox) == 1
+
+
+def test_password_reset_with_the_broker_down_says_so_for_every_address(client, manager, redis_down):
+    import re
+
+    pages = [
+        client.post(reverse("password_reset"), {"email": email}).content.decode()
+        for email in (manager.email, "nobody@example.org")
+    ]
+    assert "The email cannot be sent just now" in pages[0]
+    same = [re.sub(r'name="csrfmiddlewaretoken" value="\w+"', "", page) for page in pages]
+    assert same[0] == same[1].replace("nobody@example.org", manager.email)
