@@ -1,22 +1,29 @@
 """Pages for admins: import a report (upload, checked preview, confirm) and download the
 hygiene export. Managers may download the export for their own homes."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from . import exports, importweb
+from . import exports, importweb, sweeps
 from .forms import ImportConfirmForm, ImportUploadForm
 from .importspecs import SPECS
 from .models import AuditEntry, ImportRecord
 from .rules import normalise_ods_code
 from .scoping import admin_only, get_import_record_for_user, homes_for, import_records_for
-from .tasks import BROKER_DOWN, import_file, publish
+from .tasks import BROKER_DOWN
 
 SESSION_KEY = "uploads"
+DRY_RUN = ImportRecord.Outcome.DRY_RUN
+# A worker import waiting (queued, running) longer than this may have lost its worker: the
+# progress page says so, and when the sweep will mark it failed.
+OVERDUE = {"queued": timedelta(minutes=5), "running": timedelta(minutes=30)}
 
 
 def _pending(request, token: str) -> tuple[dict, object]:
@@ -73,11 +80,10 @@ def import_confirm(request, token):
     pending, path = _pending(request, token)
     form = ImportConfirmForm(request.POST)
     skip = form.is_valid() and form.cleaned_data["skip_bad_rows"]
-    args = (pending["kind"], str(path), request.user.pk, skip, pending["name"])
     background = path.stat().st_size > settings.IMPORT_BACKGROUND_BYTES
     if background:
         try:
-            publish(import_file, args=args)
+            importweb.queue_import(pending["kind"], path, request.user, skip, pending["name"])
         except BROKER_DOWN:
             messages.error(request, "The import could not be queued: the task broker is down.")
             return redirect("import_preview", token=token)
@@ -85,6 +91,7 @@ def import_confirm(request, token):
     AuditEntry.record(request.user, "Import", subject=pending["name"], detail=pending["kind"])
     if background:
         return redirect("import_progress", token=token)
+    args = (pending["kind"], str(path), request.user.pk, skip, pending["name"])
     record_id = importweb.import_upload(*args)
     request.session[SESSION_KEY].pop(token, None)
     request.session.modified = True
@@ -96,19 +103,16 @@ def import_confirm(request, token):
 def import_progress(request, token):
     if token not in request.session.get(SESSION_KEY, {}):
         raise Http404("No such upload.")
-    record = (
-        import_records_for(request.user)
-        .filter(token=token)
-        .exclude(outcome=ImportRecord.Outcome.DRY_RUN)
-        .first()
-    )
-    if record:
-        return redirect("import_record", pk=record.pk)
-    return render(
-        request,
-        "accounts/import_progress.html",
-        {"progress": importweb.read_progress(token), "token": token},
-    )
+    records = import_records_for(request.user)
+    waiting = importweb.waiting_import(token, records)
+    done = records.filter(token=token).exclude(outcome__in=[DRY_RUN, *importweb.WAITING]).first()
+    if done:
+        return redirect("import_record", pk=done.pk)
+    context = {"progress": importweb.read_progress(token), "token": token, "waiting": waiting}
+    if waiting:
+        context["fails_at"] = sweeps.stale_after(waiting)
+        context["overdue"] = timezone.now() > waiting.started_at + OVERDUE[waiting.outcome]
+    return render(request, "accounts/import_progress.html", context)
 
 
 @login_required

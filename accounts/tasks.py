@@ -9,6 +9,7 @@ from .checks import run_check
 from .models import AuditEntry, CheckRun, Notification
 from .notify import send_notifications
 from .rules import london_today
+from .sweeps import sweep, sweep_stale_imports
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ def publish(task, **options):
 def nightly_check(as_of: str | None = None, trigger: str = CheckRun.Trigger.BEAT) -> dict:
     """The nightly check as a Celery task: returns the run's summary."""
     day = date.fromisoformat(as_of) if as_of else london_today()
+    sweep()  # runs and imports whose process died are marked failed first
     run = run_check(day, trigger=trigger)
     if run.outcome == CheckRun.Outcome.OK:
         try:
@@ -60,10 +62,14 @@ def weekly_digest() -> dict:
 
 
 @shared_task(acks_late=True, time_limit=2 * 60 * 60)
-def import_file(kind: str, path: str, user_id: int, skip_bad_rows: bool, file_name: str) -> int:
-    """A large upload, imported in the worker; returns the import record's id."""
+def import_file(
+    kind: str, path: str, user_id: int, skip_bad_rows: bool, file_name: str
+) -> int | None:
+    """A large upload, imported in the worker; returns the import record's id (None if it
+    was handled already)."""
     from .importweb import import_upload
 
+    sweep_stale_imports()
     return import_upload(kind, path, user_id, skip_bad_rows, file_name)
 
 

@@ -219,6 +219,10 @@ IMPORT_UPLOAD_MAX_BYTES = env.int("IMPORT_UPLOAD_MAX_BYTES", default=100 * 1024 
 # Uploads larger than this are imported by the Celery worker, with a progress page.
 IMPORT_BACKGROUND_BYTES = env.int("IMPORT_BACKGROUND_BYTES", default=5 * 1024 * 1024)
 UPLOAD_DIR.mkdir(exist_ok=True)
+# A check run or a portal import still "running" (or queued) after this many minutes has lost
+# its process (accounts/sweeps.py): longer than the tasks' time limits (1 hour, 2 hours).
+STALE_CHECK_RUN_MINUTES = env.int("STALE_CHECK_RUN_MINUTES", default=90)
+STALE_IMPORT_MINUTES = env.int("STALE_IMPORT_MINUTES", default=180)
 # Request bodies: every form but the upload is small (the largest, a user with thousands of
 # homes in the admin, is under 100 KB), so form data over 1 MB is refused (400), and a body
 # over 1 MB is refused by its Content-Length before it is read (413), except on the upload

@@ -86,9 +86,7 @@ def test_large_upload_goes_to_the_worker_with_a_progress_page(
 ):
     settings.IMPORT_BACKGROUND_BYTES = 10
     queued = []
-    monkeypatch.setattr(
-        "accounts.importviews.import_file.apply_async", lambda **kw: queued.append(kw)
-    )
+    monkeypatch.setattr("accounts.tasks.import_file.apply_async", lambda **kw: queued.append(kw))
     client.force_login(admin_user)
     token = upload(client, GOOD).url.rstrip("/").split("/")[-1]
     page = client.post(reverse("import_confirm", args=[token]))

@@ -556,3 +556,104 @@ def test_password_reset_with_the_broker_down_says_so_for_every_address(client, m
     assert "The email cannot be sent just now" in pages[0]
     same = [re.sub(r'name="csrfmiddlewaretoken" value="\w+"', "", page) for page in pages]
     assert same[0] == same[1].replace("nobody@example.org", manager.email)
+
+
+# ---------------------------------------------------------------------------------------
+# Item 17: runs and imports whose process is gone
+
+
+def test_the_nightly_task_fails_check_runs_whose_process_is_gone(rosewood, monkeypatch):
+    from accounts.models import CheckRun
+    from accounts.tasks import nightly_check
+
+    monkeypatch.setattr("accounts.tasks.publish", lambda *a, **kw: None)
+    # What a check killed with SIGKILL leaves: its run record, still "running".
+    killed = CheckRun.objects.create(as_of=TODAY, trigger="beat")
+    with time_machine.travel(timezone.now() + timedelta(minutes=80)):
+        young = CheckRun.objects.create(as_of=TODAY, trigger="command")
+        nightly_check(as_of=TODAY.isoformat())
+        killed.refresh_from_db()
+        assert killed.outcome == "running"  # 80 minutes: it might still be alive
+    with time_machine.travel(timezone.now() + timedelta(minutes=91)):
+        summary = nightly_check(as_of=TODAY.isoformat())
+    killed.refresh_from_db()
+    young.refresh_from_db()
+    assert summary["outcome"] == "ok"
+    assert killed.outcome == "failed" and "stopped without finishing" in killed.error
+    assert killed.finished_at is not None
+    assert young.outcome == "running"
+
+
+@pytest.fixture
+def queued_upload(client, admin_user, rosewood, settings, monkeypatch):
+    """A large upload confirmed in the portal and queued for the worker (not yet taken)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.IMPORT_BACKGROUND_BYTES = 10
+    queued = []
+    monkeypatch.setattr("accounts.tasks.import_file.apply_async", lambda **kw: queued.append(kw))
+    client.force_login(admin_user)
+    report = SimpleUploadedFile("report.csv", b"email,ods_code\namy@nhs.net,VM4Q7\n")
+    token = client.post(reverse("import_new"), {"kind": "accounts", "file": report}).url
+    token = token.rstrip("/").split("/")[-1]
+    progress = client.post(reverse("import_confirm", args=[token])).url
+    return {"token": token, "progress": progress, "args": queued[0]["args"]}
+
+
+def test_a_queued_import_shows_its_state_and_fails_if_no_worker_takes_it(
+    client, queued_upload, settings
+):
+    from accounts.models import ImportRecord
+    from accounts.sweeps import sweep_stale_imports
+
+    page = client.get(queued_upload["progress"]).content.decode()
+    assert "Waiting for the worker to start the import" in page
+    assert "taking longer than it should" not in page
+    later = timezone.now() + timedelta(minutes=10)
+    with time_machine.travel(later):
+        page = client.get(queued_upload["progress"]).content.decode()
+    assert "No worker has taken the import" in page and "will be marked as failed" in page
+    assert ImportRecord.objects.get(token=queued_upload["token"]).outcome == "queued"  # GET
+    with time_machine.travel(timezone.now() + timedelta(minutes=181)):
+        assert sweep_stale_imports() == 1
+    record = ImportRecord.objects.get(token=queued_upload["token"], outcome="failed")
+    assert "no worker took the import in time" in record.errors[0]
+    assert not (settings.UPLOAD_DIR / f"{queued_upload['token']}.csv").exists()
+    shown = client.get(queued_upload["progress"], follow=True).content.decode()
+    assert "Nothing imported" in shown and "Upload the file again" in shown
+
+
+def test_an_import_whose_worker_died_is_failed_by_the_next_import_task(
+    client, queued_upload, settings, monkeypatch
+):
+    from accounts import importweb
+    from accounts.models import ImportRecord
+    from accounts.tasks import import_file
+
+    def killed(*args, **kwargs):
+        raise SystemExit("SIGKILL")
+
+    # The worker takes the import and is killed part way: its record says "running".
+    with monkeypatch.context() as patch:
+        patch.setattr(importweb, "_run", killed)
+        patch.setattr(importweb.Path, "unlink", lambda *a, **kw: None)  # killed: no clean-up
+        with pytest.raises(SystemExit):
+            import_file(*queued_upload["args"])
+    page = client.get(queued_upload["progress"]).content.decode()
+    assert "The worker started the import at" in page
+    assert "taking longer than it should" not in page
+    with time_machine.travel(timezone.now() + timedelta(minutes=40)):
+        page = client.get(queued_upload["progress"]).content.decode()
+    assert "The worker may have stopped part way" in page
+    # Hours later, someone's next large import: its task sweeps first.
+    later = settings.UPLOAD_DIR / ("e" * 32 + ".csv")
+    later.write_text("email,ods_code\nben@nhs.net,VM4Q7\n")
+    with time_machine.travel(timezone.now() + timedelta(minutes=181)):
+        assert import_file("accounts", str(later), None, False, "later.csv") is not None
+    record = ImportRecord.objects.get(token=queued_upload["token"])
+    assert record.outcome == "failed" and "stopped without finishing" in record.errors[0]
+    assert not (settings.UPLOAD_DIR / f"{queued_upload['token']}.csv").exists()
+    assert list(StaffAccount.objects.values_list("email", flat=True)) == ["ben@nhs.net"]
+    # The killed task, delivered again after the sweep, does nothing.
+    assert import_file(*queued_upload["args"]) is None
+    assert ImportRecord.objects.filter(token=queued_upload["token"]).count() == 1
