@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 
 from .checks import run_check
 from .models import AuditEntry, CheckRun, MailboxLink, SharedMailbox, StaffAccount
-from .rules import london_today
+from .rules import date_problem, london_today
 
 HELPDESK_EMAIL = "helpdesk@nhs.net"
 
@@ -26,6 +26,8 @@ class DateForm(forms.Form):
         on = self.cleaned_data["on"]
         if on > london_today():
             raise ValidationError("The date cannot be in the future.")
+        if problem := date_problem(on):
+            raise ValidationError(f"The date {problem}.")
         return on
 
 

@@ -15,6 +15,8 @@ from django.db import models
 
 LONDON = ZoneInfo("Europe/London")
 ODS_CODE_RE = re.compile(r"^[A-Z0-9]{3,6}$")
+# No NHSmail account is older than this: an earlier date is a typo, as is one after tomorrow.
+EARLIEST_DATE = date(1990, 1, 1)
 
 
 class ReportedStatus(models.TextChoices):
@@ -88,6 +90,16 @@ def normalise_email(value: str) -> str:
 
 def london_today() -> date:
     return datetime.now(LONDON).date()
+
+
+def date_problem(on: date, today: date | None = None) -> str | None:
+    """Why a date given for an account (activity, creation, a manager's word) cannot be
+    true, or None. Tomorrow is allowed: a report's clock may be ahead of London's."""
+    if on < EARLIEST_DATE:
+        return f"is before {EARLIEST_DATE:%-d %B %Y}"
+    if on > (today or london_today()) + timedelta(days=1):
+        return "is in the future"
+    return None
 
 
 def london_date(moment: datetime | None) -> date | None:
