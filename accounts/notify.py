@@ -20,12 +20,11 @@ from django.utils import timezone
 
 from . import dashboard
 from .models import CareHome, CheckRun, Notification, StaffAccount, StateChange, User
-from .rules import KEEPS_MAILBOX_ALIVE, MailboxRisk
+from .rules import KEEPS_MAILBOX_ALIVE, NEEDS_HELPDESK
 
 log = logging.getLogger(__name__)
 Kind = Notification.Kind
 CHECK_IN_SALT = "accounts.check-in"
-ALARMING = (MailboxRisk.AT_RISK, MailboxRisk.ORPHANED)
 
 
 def absolute(path: str) -> str:
@@ -37,10 +36,13 @@ def absolute(path: str) -> str:
 
 def plan_reminders(as_of: date) -> int:
     """Staff whose disable date is one of the reminder days away, and who still keep a
-    mailbox alive (active or at risk) and have not opted out."""
+    mailbox alive (active or at risk), have not opted out and are not being removed."""
     days_for = {as_of + timedelta(days=d): d for d in settings.REMINDER_DAYS}
     accounts = StaffAccount.objects.filter(
-        state__in=KEEPS_MAILBOX_ALIVE, reminders_opt_out=False, disable_date__in=days_for
+        state__in=KEEPS_MAILBOX_ALIVE,
+        reminders_opt_out=False,
+        removal_requested_on=None,
+        disable_date__in=days_for,
     ).only("id", "email", "disable_date")
     rows = [
         Notification(
@@ -59,7 +61,9 @@ def plan_reminders(as_of: date) -> int:
 def plan_alerts(run: CheckRun) -> int:
     """One email per admin naming the homes whose shared mailbox became at risk or
     orphaned in this run."""
-    changed = StateChange.objects.filter(run=run, mailbox__isnull=False, to_value__in=ALARMING)
+    changed = StateChange.objects.filter(
+        run=run, mailbox__isnull=False, to_value__in=NEEDS_HELPDESK
+    )
     home_ids = set(changed.values_list("mailbox__home_id", flat=True))
     if not home_ids:
         return 0
@@ -90,7 +94,7 @@ def plan_digests(as_of: date) -> int:
     rows = []
     managers = User.objects.filter(role=User.Role.MANAGER, is_active=True, digest_opt_out=False)
     for manager in managers.prefetch_related("homes"):
-        todo = [s for s in dashboard.summaries(manager.homes.all()) if _needs_action(s)]
+        todo = [s for s in dashboard.summaries(manager.homes.all()) if s.needs_action]
         if todo:
             rows.append(
                 Notification(
@@ -103,11 +107,6 @@ def plan_digests(as_of: date) -> int:
                 )
             )
     return _create(rows)
-
-
-def _needs_action(summary) -> bool:
-    risky = any(m.risk and m.risk != MailboxRisk.HEALTHY for m in summary.mailboxes)
-    return bool(risky or summary.to_chase or summary.leavers)
 
 
 def _create(rows: list[Notification]) -> int:
@@ -147,7 +146,7 @@ def render(notification: Notification) -> tuple[str, str]:
     elif notification.kind == Kind.DIGEST:
         context.update(
             summaries=[
-                s for s in dashboard.summaries(notification.user.homes.all()) if _needs_action(s)
+                s for s in dashboard.summaries(notification.user.homes.all()) if s.needs_action
             ],
             dashboard_url=absolute(reverse("dashboard")),
         )

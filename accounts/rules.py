@@ -47,6 +47,8 @@ class MailboxRisk(models.TextChoices):
 KEEPS_MAILBOX_ALIVE = (AccountState.ACTIVE, AccountState.AT_RISK)
 # A linked account in one of these states no longer counts as a way into the mailbox at all.
 GONE = (AccountState.LEFT, AccountState.DELETED)
+# A home with a mailbox at one of these risks must call the helpdesk.
+NEEDS_HELPDESK = (MailboxRisk.ORPHANED, MailboxRisk.AT_RISK)
 # Riskiest first: the order dashboards rank by.
 RISK_ORDER = (
     MailboxRisk.ORPHANED,
