@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -163,21 +163,43 @@ def render(notification: Notification) -> tuple[str, str]:
 # Delivery ------------------------------------------------------------------------------
 
 
+# A claim older than this belongs to a delivery that died: the row is due again.
+CLAIM_TIMEOUT = timedelta(hours=1)
+
+
+def _claim(notification: Notification) -> bool:
+    """Compare-and-swap: only the delivery that moves the row from the state it read to
+    "sending" may send it."""
+    claimed = Notification.objects.filter(
+        pk=notification.pk, status=notification.status, attempts=notification.attempts
+    ).update(
+        status=Notification.Status.SENDING,
+        attempts=F("attempts") + 1,
+        claimed_at=timezone.now(),
+    )
+    notification.attempts += 1
+    return claimed == 1
+
+
 def deliver() -> Counter:
-    """Send everything pending or failed (up to the attempt limit); count the outcomes."""
+    """Send everything pending or failed (up to the attempt limit), each row claimed first
+    so that overlapping deliveries never send it twice; count the outcomes."""
     outcome = Counter()
+    Status = Notification.Status
     due = Notification.objects.filter(
-        Q(status=Notification.Status.PENDING)
-        | Q(status=Notification.Status.FAILED, attempts__lt=settings.NOTIFICATION_MAX_ATTEMPTS)
+        Q(status=Status.PENDING)
+        | Q(status=Status.FAILED, attempts__lt=settings.NOTIFICATION_MAX_ATTEMPTS)
+        | Q(status=Status.SENDING, claimed_at__lt=timezone.now() - CLAIM_TIMEOUT)
     ).select_related("account__home", "user")
     connection = get_connection()
     for notification in due.iterator(chunk_size=200):
+        if not _claim(notification):
+            continue
         text, html = render(notification)
         message = EmailMultiAlternatives(
             notification.subject, text, to=[notification.recipient], connection=connection
         )
         message.attach_alternative(html, "text/html")
-        notification.attempts += 1
         try:
             message.send()
         except Exception as exc:  # any transport failure: keep it for the next run
