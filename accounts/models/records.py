@@ -145,6 +145,8 @@ class ImportRecord(models.Model):
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     error_count = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
+    # Our column -> the file's header for it, as the check found them.
+    columns = models.JSONField(default=dict, blank=True)
     # Ties a portal upload to its records (preview and import).
     token = models.CharField(max_length=32, blank=True, db_index=True)
 
@@ -161,6 +163,7 @@ class ImportRecord(models.Model):
         self.skipped = result.skipped_count
         self.outcome = result.outcome
         self.errors = result.error_lines()[:200]
+        self.columns = result.columns
         self.finished_at = timezone.now()
         self.save()
 
