@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
 from . import bulk, csvfiles
-from .importspecs import LEAVER, SPECS, Spec
+from .importspecs import SPECS, Spec
 from .models import ImportRecord
 from .rules import london_today
 
@@ -404,16 +404,12 @@ def _mailboxes_sql(_has_links: bool) -> Writer:
 
 
 def _accounts_sql(has_links: bool) -> Writer:
-    leaver = f"s.reported_status = '{LEAVER}'"
+    # A report's leaver is its reported status (left at any as-of date); a manager's "left
+    # on" date is kept apart in left_on.
     fields = [
         ("h.id", "t.home_id"),
         ("COALESCE(s.display_name, t.display_name)", "t.display_name"),
-        (
-            f"CASE WHEN {leaver} THEN t.reported_status "
-            "ELSE COALESCE(s.reported_status, t.reported_status) END",
-            "t.reported_status",
-        ),
-        (f"CASE WHEN {leaver} THEN COALESCE(t.left_on, %(today)s) ELSE t.left_on END", "t.left_on"),
+        ("COALESCE(s.reported_status, t.reported_status)", "t.reported_status"),
         ("COALESCE(s.last_activity, t.last_activity)", "t.last_activity"),
         ("COALESCE(s.last_activity_date, t.last_activity_date)", "t.last_activity_date"),
         ("COALESCE(s.first_recorded, t.first_recorded)", "t.first_recorded"),
@@ -425,8 +421,7 @@ def _accounts_sql(has_links: bool) -> Writer:
     insert = f"""INSERT INTO accounts_staffaccount (email, home_id, display_name,
             reported_status, left_on, last_activity, last_activity_date, first_recorded)
         SELECT s.email, h.id, COALESCE(s.display_name, ''),
-            CASE WHEN {leaver} THEN 'active' ELSE COALESCE(s.reported_status, 'active') END,
-            CASE WHEN {leaver} THEN %(today)s END,
+            COALESCE(s.reported_status, 'active'), NULL,
             s.last_activity, s.last_activity_date, COALESCE(s.first_recorded, %(today)s)
         FROM {STAGE} s JOIN accounts_carehome h ON h.ods_code = s.ods_code
         WHERE NOT EXISTS (SELECT 1 FROM accounts_staffaccount t WHERE t.email = s.email)"""

@@ -21,10 +21,12 @@ log = logging.getLogger(__name__)
     retry_backoff=60,
     max_retries=3,
 )
-def nightly_check(as_of: str | None = None, trigger: str = CheckRun.Trigger.BEAT) -> dict:
-    """The nightly check as a Celery task: returns the run's summary."""
+def nightly_check(
+    as_of: str | None = None, trigger: str = CheckRun.Trigger.BEAT, full: bool = False
+) -> dict:
+    """The nightly check as a Celery task (`full` weekly): returns the run's summary."""
     day = date.fromisoformat(as_of) if as_of else london_today()
-    run = run_check(day, trigger=trigger)
+    run = run_check(day, trigger=trigger, full=full)
     if run.outcome == CheckRun.Outcome.OK:
         try:
             notify_after_check.apply_async(args=[day.isoformat(), run.pk], retry=False)

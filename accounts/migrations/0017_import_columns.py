@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0014_notification_claim'),
+        ('accounts', '0016_notification_claim'),
     ]
 
     operations = [
