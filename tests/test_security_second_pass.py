@@ -229,7 +229,7 @@ def test_no_csv_cell_for_people_starts_a_formula(client, superuser, booby_trappe
     assert {"'+1+1", "'-2+3", "'@SUM(A1)", "'\tTAB", "'\nCR"} <= set(accounts)
     homes = csv_cells(files["/dashboard/homes.csv"])
     assert '\'=HYPERLINK("http://evil.example")' in homes and "'@SUM(A1)" in homes
-    assert "0" in accounts  # numbers are written as they are
+    assert "0" in accounts  # numbers are written as they are, unless they start with "-"
 
 
 def test_json_export_stays_raw(booby_trapped):
