@@ -106,17 +106,18 @@ class _Line:
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value) -> str:
-    """None is written empty; a cell that a spreadsheet would run is defused. Numbers are
-    treated alike: only a wrong figure (a negative count of days) can start with "-", and
-    it then shows as text. A carriage return becomes a line break, which csv quotes (it
-    leaves a lone CR bare, and a reader would split the row there)."""
+def _cell(value):
+    """None is written empty; text that a spreadsheet would run is defused. Numbers are
+    written as they are: -3 is a number to a spreadsheet, never a formula, and the CSV
+    must agree with the JSON. A carriage return in text becomes a line break, which csv
+    quotes (it leaves a lone CR bare, and a reader would split the row there)."""
     if value is None:
         return ""
-    text = str(value)
-    if text.startswith(FORMULA_START):
-        text = "'" + text
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    if not isinstance(value, str):
+        return value
+    if value.startswith(FORMULA_START):
+        value = "'" + value
+    return value.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def stream_csv(columns: list[str], rows) -> Iterator[str]:

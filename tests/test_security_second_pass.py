@@ -203,7 +203,12 @@ def csv_cells(text: str) -> list[str]:
 
 
 def assert_defused(cells: list[str]) -> None:
-    dangerous = [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    """No text cell starts a formula; a whole number (-3) is a number, not a formula."""
+    dangerous = [
+        c
+        for c in cells
+        if c[:1] in ("=", "+", "-", "@", "\t", "\r") and not c.lstrip("-").isdigit()
+    ]
     assert not dangerous, dangerous
 
 
@@ -229,7 +234,7 @@ def test_no_csv_cell_for_people_starts_a_formula(client, superuser, booby_trappe
     assert {"'+1+1", "'-2+3", "'@SUM(A1)", "'\tTAB", "'\nCR"} <= set(accounts)
     homes = csv_cells(files["/dashboard/homes.csv"])
     assert '\'=HYPERLINK("http://evil.example")' in homes and "'@SUM(A1)" in homes
-    assert "0" in accounts  # numbers are written as they are, unless they start with "-"
+    assert "0" in accounts  # numbers are written as they are
 
 
 def test_json_export_stays_raw(booby_trapped):
