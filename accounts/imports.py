@@ -21,9 +21,14 @@ from . import bulk, csvfiles
 from .importspecs import LEAVER, SPECS, Spec
 from .models import ImportRecord
 from .rules import london_today
+from .scoping import ImportScope, import_scope_for
 
 KEPT_ERRORS = 1000
+# The most an error message may hold, whatever a cell held: a bounded preview.
+MESSAGE_CHARS = 500
 STAGE, LINKS, ERRORS = "import_stage", "import_links", "import_errors"
+# The writer's scope, loaded once per import so the checks below are joins.
+SCOPE_HOMES, SCOPE_REGIONS = "import_scope_homes", "import_scope_regions"
 
 # The staging table of each kind: its columns after "line", in the order rows are read.
 STAGING = {
@@ -61,7 +66,7 @@ class ImportResult:
     def add_error(self, line: int, column: str, message: str) -> None:
         self.error_count += 1
         if len(self.errors) < KEPT_ERRORS:
-            self.errors.append((line, column, message))
+            self.errors.append((line, column, csvfiles.clipped(message, MESSAGE_CHARS)))
 
     def error_lines(self) -> list[str]:
         return [
@@ -102,9 +107,13 @@ def run_import(
     source: str = ImportRecord.Source.COMMAND,
     progress: Callable[[int, float], None] | None = None,
     token: str = "",
+    scope: ImportScope | None = None,
 ) -> ImportResult:
-    """Import one CSV file; always leaves an ImportRecord saying what happened."""
+    """Import one CSV file; always leaves an ImportRecord saying what happened. Rows may
+    touch only what `scope` allows (by default the user's: scoping.import_scope_for, where
+    no user is an operator at the command line and may touch anything)."""
     spec = SPECS[kind]
+    scope = import_scope_for(user) if scope is None else scope
     path = Path(path)
     result = ImportResult(kind, file_name or path.name, dry_run, skip_bad_rows)
     record = ImportRecord(
@@ -116,7 +125,7 @@ def run_import(
         result.encoding = facts.encoding
         with transaction.atomic():
             _stage(spec, path, facts.encoding, result, progress)
-            _check(spec, result)
+            _check(spec, result, scope)
             if result.error_count and not skip_bad_rows:
                 transaction.set_rollback(True)
             else:
@@ -140,7 +149,7 @@ def run_import(
 
 def _drop_staging() -> None:
     with connection.cursor() as cursor:
-        for table in (STAGE, LINKS, ERRORS):
+        for table in (STAGE, LINKS, ERRORS, SCOPE_HOMES, SCOPE_REGIONS):
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
 
@@ -160,7 +169,7 @@ def _stage(spec: Spec, path: Path, encoding: str, result: ImportResult, progress
         raise _Refused(1, "file", "the file has no header row")
     positions, missing = spec.match(header)
     if missing:
-        found = ", ".join(repr(h) for h in header if h.strip())
+        found = ", ".join(csvfiles.shown(h) for h in header if h.strip())
         raise _Refused(
             1, ", ".join(missing), f"required column missing (the file's columns are: {found})"
         )
@@ -241,7 +250,7 @@ def _read_row(readers, line: int, fields: list[str], result: ImportResult) -> li
 # Whole-file checks, in SQL ------------------------------------------------------------
 
 
-def _check(spec: Spec, result: ImportResult) -> None:
+def _check(spec: Spec, result: ImportResult, scope: ImportScope) -> None:
     key = spec.key
     checks = [
         f"""SELECT s.line, '{key}', s.{key} || ' is already on line ' || d.first_line
@@ -249,14 +258,18 @@ def _check(spec: Spec, result: ImportResult) -> None:
                 GROUP BY {key} HAVING COUNT(*) > 1) d ON d.{key} = s.{key}
             WHERE s.line > d.first_line"""
     ]
-    if spec.kind != "homes":
+    if spec.kind == "accounts":
+        checks.append(_too_many_per_home())
+    if not scope.unscoped:
+        checks += _scope_checks(spec, scope)
+    elif spec.kind != "homes":
         checks.append(
             f"""SELECT s.line, 'ods_code', 'no care home with ODS code ' || s.ods_code
                 || ' (import homes first)'
                 FROM {STAGE} s WHERE NOT EXISTS
                 (SELECT 1 FROM accounts_carehome h WHERE h.ods_code = s.ods_code)"""
         )
-    if spec.kind == "accounts":
+    if spec.kind == "accounts" and scope.unscoped:
         checks += [
             f"""SELECT l.line, 'shared_mailboxes', 'no shared mailbox ' || l.mailbox
                 || ' (import mailboxes first)'
@@ -272,12 +285,14 @@ def _check(spec: Spec, result: ImportResult) -> None:
     with connection.cursor() as cursor:
         for sql in checks:
             cursor.execute(f"INSERT INTO {ERRORS} (line, col, message) {sql}")
-        cursor.execute(f"SELECT COUNT(*), COUNT(DISTINCT line) FROM {ERRORS}")
+        # A line without a message is skipped for another line's error (see _too_many_per_home).
+        cursor.execute(f"SELECT COUNT(message), COUNT(DISTINCT line) FROM {ERRORS}")
         total, lines = cursor.fetchone()
-        if not total:
+        if not lines:
             return
         cursor.execute(
-            f"SELECT line, col, message FROM {ERRORS} ORDER BY line, col LIMIT {KEPT_ERRORS}"
+            f"""SELECT line, col, message FROM {ERRORS} WHERE message IS NOT NULL
+            ORDER BY line, col LIMIT {KEPT_ERRORS}"""
         )
         for row in cursor.fetchall():
             result.add_error(*row)
@@ -288,6 +303,81 @@ def _check(spec: Spec, result: ImportResult) -> None:
         result.skipped_lines.sort()
         cursor.execute(f"DELETE FROM {STAGE} WHERE line IN (SELECT line FROM {ERRORS})")
         cursor.execute(f"DELETE FROM {LINKS} WHERE line IN (SELECT line FROM {ERRORS})")
+
+
+def _too_many_per_home() -> str:
+    """A file with more rows for one home than any care home has staff is the wrong file (or
+    a broken export): one error on the first row past the limit, and all that home's rows
+    skipped with it."""
+    limit = int(settings.MAX_ACCOUNTS_PER_HOME)
+    message = (
+        f"more than {limit:,} accounts for one care home (' || o.ods_code || ') in this file: "
+        "is this the right file? None of this home''s rows are imported"
+    )
+    return f"""SELECT s.line, 'ods_code', CASE WHEN s.line = o.line THEN '{message}' END
+        FROM {STAGE} s JOIN (SELECT ods_code, line FROM (SELECT ods_code, line,
+            ROW_NUMBER() OVER (PARTITION BY ods_code ORDER BY line) AS n FROM {STAGE}) numbered
+            WHERE n = {limit + 1}) o ON o.ods_code = s.ods_code"""
+
+
+def _load_scope(scope: ImportScope) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE {SCOPE_HOMES} (id integer PRIMARY KEY)")
+        cursor.execute(f"CREATE TEMPORARY TABLE {SCOPE_REGIONS} (name text PRIMARY KEY)")
+    homes = scope.homes.order_by().values_list("id").iterator(chunk_size=bulk.CHUNK)
+    bulk.load(SCOPE_HOMES, ["id"], homes)
+    bulk.load(SCOPE_REGIONS, ["name"], scope.regions.order_by().values_list("name").distinct())
+
+
+def _scope_checks(spec: Spec, scope: ImportScope) -> list[str]:
+    """Rows that would touch a home, mailbox or account outside the writer's scope. The
+    messages never name another home, and treat a home or mailbox outside the scope exactly
+    as one that does not exist. An address already used outside the scope cannot be told
+    apart from a new one without refusing it, so it is refused with one wording whatever
+    home holds it."""
+    _load_scope(scope)
+    mine = f"IN (SELECT id FROM {SCOPE_HOMES})"
+    if spec.kind == "homes":
+        return [
+            f"""SELECT s.line, 'ods_code', s.ods_code || ' is not one of your homes'
+                FROM {STAGE} s JOIN accounts_carehome h ON h.ods_code = s.ods_code
+                WHERE h.id NOT {mine}""",
+            f"""SELECT s.line, 'region',
+                'only an admin for every region can move a home to another region'
+                FROM {STAGE} s JOIN accounts_carehome h ON h.ods_code = s.ods_code
+                LEFT JOIN accounts_region r ON r.id = h.region_id
+                WHERE h.id {mine} AND s.region IS NOT NULL
+                AND (r.name IS NULL OR r.name <> s.region)""",
+            f"""SELECT s.line, 'region', CASE WHEN s.region IS NULL
+                    THEN 'is empty: a home you add must be in one of your regions'
+                    ELSE 'is not one of your regions' END
+                FROM {STAGE} s WHERE NOT EXISTS
+                    (SELECT 1 FROM accounts_carehome h WHERE h.ods_code = s.ods_code)
+                AND (s.region IS NULL OR s.region NOT IN (SELECT name FROM {SCOPE_REGIONS}))""",
+        ]
+    table = "accounts_sharedmailbox" if spec.kind == "mailboxes" else "accounts_staffaccount"
+    checks = [
+        f"""SELECT s.line, 'ods_code', s.ods_code || ' is not one of your homes'
+            FROM {STAGE} s WHERE NOT EXISTS (SELECT 1 FROM accounts_carehome h
+                WHERE h.ods_code = s.ods_code AND h.id {mine})""",
+        f"""SELECT s.line, 'email', 'this address is not in one of your homes'
+            FROM {STAGE} s JOIN {table} t ON t.email = s.email WHERE t.home_id NOT {mine}""",
+    ]
+    if spec.kind == "accounts":
+        checks += [
+            f"""SELECT l.line, 'shared_mailboxes', 'no shared mailbox ' || l.mailbox
+                || ' (import mailboxes first)'
+                FROM {LINKS} l WHERE l.mailbox IS NOT NULL AND NOT EXISTS
+                (SELECT 1 FROM accounts_sharedmailbox m WHERE m.email = l.mailbox
+                    AND m.home_id {mine})""",
+            f"""SELECT l.line, 'shared_mailboxes', l.mailbox
+                || ' belongs to another of your homes (' || h.ods_code || '), not ' || s.ods_code
+                FROM {LINKS} l JOIN {STAGE} s ON s.line = l.line
+                JOIN accounts_sharedmailbox m ON m.email = l.mailbox
+                JOIN accounts_carehome h ON h.id = m.home_id
+                WHERE h.id {mine} AND h.ods_code <> s.ods_code""",
+        ]
+    return checks
 
 
 # Writing --------------------------------------------------------------------------------

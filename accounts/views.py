@@ -4,15 +4,15 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
 from django.http import Http404, JsonResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from carehome_portal.celery import app as celery_app
 
 from . import actions, dashboard
-from .models import AuditEntry, Region, StaffAccount
+from .models import AuditEntry, Region
 from .rules import AccountState, MailboxRisk, london_today
-from .scoping import admin_only, get_home_for_user, homes_for
+from .scoping import admin_only, get_account_for_writer, get_home_for_user, homes_for
 from .tasks import queue_check
 
 
@@ -114,9 +114,9 @@ def home_detail(request, ods_code):
 
 @login_required
 def account_action(request, ods_code, pk, action):
-    """A confirmed change to one staff account of a home the user may see."""
-    home = get_home_for_user(request.user, ods_code)
-    account = get_object_or_404(StaffAccount.objects.select_related("home"), pk=pk, home=home)
+    """A confirmed change to one staff account of a home the user may change."""
+    account = get_account_for_writer(request.user, ods_code, pk)
+    home = account.home
     if action not in actions.ACTIONS:
         raise Http404("No such action.")
     spec, _ = actions.ACTIONS[action]
