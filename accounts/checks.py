@@ -232,6 +232,12 @@ def _apply(run: CheckRun, thresholds: Thresholds, home_id: int | None = None) ->
     run.mailboxes_by_risk = {r.value: by_risk.get(r.value, 0) for r in MailboxRisk}
 
 
+def _mark_checked(run: CheckRun) -> None:
+    """The homes this run judged now count their figures from its date."""
+    homes = CareHome.objects.filter(pk=run.home_id) if run.home_id else CareHome.objects.all()
+    homes.exclude(checked_as_of=run.as_of).update(checked_as_of=run.as_of)
+
+
 def run_check(as_of: date, trigger: str = CheckRun.Trigger.COMMAND, home=None) -> CheckRun:
     """Run the check as of a London date and return its run record (ok, failed or skipped).
     With a home, only that home's accounts and mailboxes are brought up to date (after a
@@ -242,6 +248,7 @@ def run_check(as_of: date, trigger: str = CheckRun.Trigger.COMMAND, home=None) -
         with transaction.atomic(), _exclusive() as acquired:
             if acquired:
                 _apply(run, thresholds)
+                _mark_checked(run)
                 run.outcome = CheckRun.Outcome.OK
             else:
                 run.outcome = CheckRun.Outcome.SKIPPED
