@@ -8,11 +8,20 @@ from datetime import date
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import Count, F, Prefetch, Q
+from django.core.paginator import Page, Paginator
+from django.db.models import Case, Count, F, Prefetch, Q, Value, When, Window
+from django.db.models.functions import Coalesce, Lower, NullIf, RowNumber
 
 from . import rules
 from .exports import stream_csv
-from .models import CheckRun, MailboxAliveChange, SharedMailbox, StaffAccount, StateChange
+from .models import (
+    CheckRun,
+    MailboxAliveChange,
+    MailboxLink,
+    SharedMailbox,
+    StaffAccount,
+    StateChange,
+)
 from .rules import AccountState, MailboxRisk
 
 RISK_TAG = {
@@ -206,15 +215,24 @@ def summaries(homes) -> list[HomeSummary]:
     return sorted(by_id.values(), key=lambda s: (s.home.risk_rank, s.home.ods_code))
 
 
-def home_accounts(home):
-    """A home's accounts, each with its figures as of the date its state was judged."""
-    accounts = list(
+# Staff listed per page on the home page: a page costs the same whatever a home's size.
+HOME_PAGE_ACCOUNTS = 50
+# Linked people named per shared mailbox on the home page ("and N more" after).
+LINKED_SHOWN = 10
+
+
+def home_accounts(home, sort: str, page_number) -> Page:
+    """One page of a home's accounts in the order of SORTS[sort], each with its figures as
+    of the date its state was judged."""
+    accounts = (
         StaffAccount.objects.filter(home=home)
         .select_related("removal_requested_by")
         .prefetch_related(Prefetch("mailboxes", queryset=SharedMailbox.objects.order_by("email")))
-        .order_by("email")
+        .order_by(*SORTS[sort][1], "id")
     )
-    for account in accounts:
+    page = Paginator(accounts, HOME_PAGE_ACCOUNTS).get_page(page_number)
+    page.object_list = list(page.object_list)
+    for account in page.object_list:
         account.home = home
         account.days = account.days_inactive
         account.days_left = (
@@ -222,7 +240,31 @@ def home_accounts(home):
             if account.disable_date and home.checked_as_of
             else None
         )
-    return accounts
+    return page
+
+
+def name_linked(mailboxes, limit: int = LINKED_SHOWN) -> None:
+    """Each mailbox's first linked people (`linked`) and how many more (`linked_more`), in
+    one query whatever the number of links."""
+    by_id = {m.pk: m for m in mailboxes}
+    for mailbox in mailboxes:
+        mailbox.linked, mailbox.linked_more = [], 0
+    links = (
+        MailboxLink.objects.filter(mailbox_id__in=by_id)
+        .annotate(
+            place=Window(
+                RowNumber(), partition_by=F("mailbox_id"), order_by=F("account__email").asc()
+            ),
+            total=Window(Count("id"), partition_by=F("mailbox_id")),
+        )
+        .filter(place__lte=limit)
+        .select_related("account")
+        .order_by("mailbox_id", "place")
+    )
+    for link in links:
+        mailbox = by_id[link.mailbox_id]
+        mailbox.linked.append(link.account)
+        mailbox.linked_more = link.total - len(mailbox.linked)
 
 
 def risk_totals(homes, every_home: bool = False) -> dict:
@@ -236,21 +278,36 @@ def risk_totals(homes, every_home: bool = False) -> dict:
 
 
 # The home page's staff table: sort key -> (label, how to sort); the first is the default.
+# rules.activity_date as a database expression (checks.ACTIVITY is the same in raw SQL).
+_REPORTED = Coalesce("last_activity_date", "first_recorded")
+_ACTIVITY_ON = Case(When(attested_on__gt=_REPORTED, then=F("attested_on")), default=_REPORTED)
+
+# The home page's staff table: sort key -> (label, database order); the first is the default.
 SORTS = {
-    "disable": ("disable date", lambda a: (a.disable_date or date.max, a.email)),
-    "name": ("name", lambda a: (a.display_name or a.email).lower()),
-    "email": ("email", lambda a: a.email),
-    "state": ("state", lambda a: (a.state or "", a.email)),
-    "days": ("days inactive", lambda a: (-(a.days or 0), a.email)),
+    "disable": ("disable date", (F("disable_date").asc(nulls_last=True), "email")),
+    "name": ("name", (Lower(Coalesce(NullIf("display_name", Value("")), "email")), "email")),
+    "email": ("email", ("email",)),
+    "state": ("state", (F("state").asc(nulls_first=True), "email")),
+    # Most days inactive first: the oldest activity; accounts not yet checked last.
+    "days": (
+        "days inactive",
+        (
+            Case(When(state__isnull=True, then=Value(1)), default=Value(0)),
+            _ACTIVITY_ON.asc(nulls_last=True),
+            "email",
+        ),
+    ),
 }
 
 
-def home_history(accounts, mailboxes, limit: int = 50):
-    """The recorded changes of these accounts and mailboxes (a home's), newest first. Taking
-    their ids lets the database use its two indexes instead of scanning every change."""
+def home_history(home, mailboxes, limit: int = 50):
+    """The recorded changes of a home's accounts and mailboxes, newest first. The accounts
+    are named by a subquery (a home may hold thousands) and the mailboxes by their ids, so
+    the database can use its two indexes instead of scanning every change."""
+    accounts = StaffAccount.objects.filter(home=home).values("id")
     return (
         StateChange.objects.filter(
-            Q(account_id__in=[a.pk for a in accounts]) | Q(mailbox_id__in=[m.pk for m in mailboxes])
+            Q(account_id__in=accounts) | Q(mailbox_id__in=[m.pk for m in mailboxes])
         )
         .select_related("run", "account", "mailbox")
         .order_by("-run_id", "id")[:limit]

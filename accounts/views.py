@@ -95,17 +95,20 @@ def home_detail(request, ods_code):
     summary = dashboard.summaries(homes_for(request.user).filter(pk=home.pk))[0]
     sort = request.GET.get("sort", "")
     sort = sort if sort in dashboard.SORTS else "disable"
-    accounts = dashboard.home_accounts(home)
-    accounts.sort(key=dashboard.SORTS[sort][1])
+    page = dashboard.home_accounts(home, sort, request.GET.get("page"))
+    dashboard.name_linked(summary.mailboxes)
     context = {
         "home": home,
         "summary": summary,
-        "accounts": accounts,
+        "page": page,
+        "page_links": page.paginator.get_elided_page_range(page.number, on_each_side=2),
+        "ellipsis": page.paginator.ELLIPSIS,
+        "accounts": page.object_list,
         "sort": sort,
         "sort_choices": [(key, label) for key, (label, _) in dashboard.SORTS.items()],
         "as_of": home.checked_as_of,
         "last_run": dashboard.last_run(),
-        "history": dashboard.home_history(accounts, summary.mailboxes),
+        "history": dashboard.home_history(home, summary.mailboxes),
         "charts": dashboard.alive_charts(home, summary.mailboxes),
     }
     return render(request, "accounts/home_detail.html", context)
