@@ -20,11 +20,13 @@ EARLIEST_DATE = date(1990, 1, 1)
 
 
 class ReportedStatus(models.TextChoices):
-    """What the NHSmail report says about an account."""
+    """What the NHSmail report says about an account. A report's `leaver` means left at any
+    as-of date; a manager's "left on" date (StaffAccount.left_on) means left from that date."""
 
     ACTIVE = "active", "Active"
     DISABLED = "disabled", "Disabled"
     DELETED = "deleted", "Deleted"
+    LEAVER = "leaver", "Left (the report says so)"
 
 
 class AccountState(models.TextChoices):
@@ -137,8 +139,9 @@ def account_state(
     as_of: date,
     thresholds: Thresholds,
 ) -> AccountState:
-    """First match wins: left, deleted, disabled, inactive, at_risk, active."""
-    if left_on is not None and left_on <= as_of:
+    """First match wins: left (the report says so, or a manager's date on or before as_of),
+    deleted, disabled, inactive, at_risk, active."""
+    if reported_status == ReportedStatus.LEAVER or (left_on is not None and left_on <= as_of):
         return AccountState.LEFT
     if reported_status == ReportedStatus.DELETED:
         return AccountState.DELETED

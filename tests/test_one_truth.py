@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from accounts import dashboard
 from accounts.checks import run_check
-from accounts.models import CareHome, StaffAccount
+from accounts.models import CareHome, CheckRun, StaffAccount
 from accounts.notify import send_notifications
 from accounts.rules import AccountState
 
@@ -150,3 +150,37 @@ def test_disabled_account_is_no_todo_while_the_mailbox_is_healthy(rosewood, rose
     run_check(TODAY)
     assert summary_of(rosewood).reactivate == []
     assert StaffAccount.objects.get(email="off@nhs.net").state == AccountState.DISABLED
+
+
+def test_an_import_rechecks_the_homes_it_touched_at_once(rosewood, willow, tmp_path):
+    make_account(willow, "far@nhs.net", days_ago=100)
+    mover = make_account(willow, "mover@nhs.net", days_ago=100)
+    path = tmp_path / "report.csv"
+    with time_machine.travel(TODAY, tick=False):
+        path.write_text(
+            "email,ods_code,last_activity\n"
+            f"new@nhs.net,VM4Q7,{TODAY - timedelta(days=65)}\n"
+            f"mover@nhs.net,VM4Q7,{TODAY - timedelta(days=2)}\n"
+        )
+        call_command("import_accounts", str(path), stdout=io.StringIO())
+
+    run = CheckRun.objects.get()
+    assert (run.trigger, run.as_of, run.outcome, run.scope_homes) == ("import", TODAY, "ok", 2)
+    states = dict(StaffAccount.objects.values_list("email", "state"))
+    # The new account and the one that moved are judged now; the untouched one in the
+    # home the mover left is judged too (its home was rechecked), as of today.
+    assert states == {
+        "new@nhs.net": "at_risk",
+        "mover@nhs.net": "active",
+        "far@nhs.net": "inactive",
+    }
+    assert set(CareHome.objects.values_list("checked_as_of", flat=True)) == {TODAY}
+    assert StaffAccount.objects.get(pk=mover.pk).home == rosewood
+
+
+def test_a_dry_run_import_rechecks_nothing(rosewood, tmp_path):
+    path = tmp_path / "report.csv"
+    path.write_text("email,ods_code\nnew@nhs.net,VM4Q7\n")
+    call_command("import_accounts", str(path), "--dry-run", stdout=io.StringIO())
+
+    assert not CheckRun.objects.exists()

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0013_home_checked_as_of'),
+        ('accounts', '0015_home_checked_as_of'),
     ]
 
     operations = [

@@ -18,7 +18,7 @@ def from_last_run(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0012_digest_schedule'),
+        ('accounts', '0014_weekly_full_check'),
     ]
 
     operations = [
