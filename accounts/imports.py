@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
 from . import bulk, csvfiles
+from .importscope import SCOPE_HOMES, SCOPE_REGIONS, scope_checks
 from .importspecs import SPECS, Spec
 from .models import ImportRecord
 from .rules import london_today
@@ -29,8 +30,6 @@ KEPT_ERRORS = 1000
 # The most an error message may hold, whatever a cell held: a bounded preview.
 MESSAGE_CHARS = 500
 STAGE, LINKS, ERRORS = "import_stage", "import_links", "import_errors"
-# The writer's scope, loaded once per import so the checks below are joins.
-SCOPE_HOMES, SCOPE_REGIONS = "import_scope_homes", "import_scope_regions"
 
 # The staging table of each kind: its columns after "line", in the order rows are read.
 STAGING = {
@@ -282,7 +281,7 @@ def _check(spec: Spec, result: ImportResult, scope: ImportScope) -> None:
     if spec.kind == "accounts":
         checks.append(_too_many_per_home())
     if not scope.unscoped:
-        checks += _scope_checks(spec, scope)
+        checks += scope_checks(spec.kind, scope, STAGE, LINKS)
     elif spec.kind != "homes":
         checks.append(
             f"""SELECT s.line, 'ods_code', 'no care home with ODS code ' || s.ods_code
@@ -339,66 +338,6 @@ def _too_many_per_home() -> str:
         FROM {STAGE} s JOIN (SELECT ods_code, line FROM (SELECT ods_code, line,
             ROW_NUMBER() OVER (PARTITION BY ods_code ORDER BY line) AS n FROM {STAGE}) numbered
             WHERE n = {limit + 1}) o ON o.ods_code = s.ods_code"""
-
-
-def _load_scope(scope: ImportScope) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE TEMPORARY TABLE {SCOPE_HOMES} (id integer PRIMARY KEY)")
-        cursor.execute(f"CREATE TEMPORARY TABLE {SCOPE_REGIONS} (name text PRIMARY KEY)")
-    homes = scope.homes.order_by().values_list("id").iterator(chunk_size=bulk.CHUNK)
-    bulk.load(SCOPE_HOMES, ["id"], homes)
-    bulk.load(SCOPE_REGIONS, ["name"], scope.regions.order_by().values_list("name").distinct())
-
-
-def _scope_checks(spec: Spec, scope: ImportScope) -> list[str]:
-    """Rows that would touch a home, mailbox or account outside the writer's scope. The
-    messages never name another home, and treat a home or mailbox outside the scope exactly
-    as one that does not exist. An address already used outside the scope cannot be told
-    apart from a new one without refusing it, so it is refused with one wording whatever
-    home holds it."""
-    _load_scope(scope)
-    mine = f"IN (SELECT id FROM {SCOPE_HOMES})"
-    if spec.kind == "homes":
-        return [
-            f"""SELECT s.line, 'ods_code', s.ods_code || ' is not one of your homes'
-                FROM {STAGE} s JOIN accounts_carehome h ON h.ods_code = s.ods_code
-                WHERE h.id NOT {mine}""",
-            f"""SELECT s.line, 'region',
-                'only an admin for every region can move a home to another region'
-                FROM {STAGE} s JOIN accounts_carehome h ON h.ods_code = s.ods_code
-                LEFT JOIN accounts_region r ON r.id = h.region_id
-                WHERE h.id {mine} AND s.region IS NOT NULL
-                AND (r.name IS NULL OR r.name <> s.region)""",
-            f"""SELECT s.line, 'region', CASE WHEN s.region IS NULL
-                    THEN 'is empty: a home you add must be in one of your regions'
-                    ELSE 'is not one of your regions' END
-                FROM {STAGE} s WHERE NOT EXISTS
-                    (SELECT 1 FROM accounts_carehome h WHERE h.ods_code = s.ods_code)
-                AND (s.region IS NULL OR s.region NOT IN (SELECT name FROM {SCOPE_REGIONS}))""",
-        ]
-    table = "accounts_sharedmailbox" if spec.kind == "mailboxes" else "accounts_staffaccount"
-    checks = [
-        f"""SELECT s.line, 'ods_code', s.ods_code || ' is not one of your homes'
-            FROM {STAGE} s WHERE NOT EXISTS (SELECT 1 FROM accounts_carehome h
-                WHERE h.ods_code = s.ods_code AND h.id {mine})""",
-        f"""SELECT s.line, 'email', 'this address is not in one of your homes'
-            FROM {STAGE} s JOIN {table} t ON t.email = s.email WHERE t.home_id NOT {mine}""",
-    ]
-    if spec.kind == "accounts":
-        checks += [
-            f"""SELECT l.line, 'shared_mailboxes', 'no shared mailbox ' || l.mailbox
-                || ' (import mailboxes first)'
-                FROM {LINKS} l WHERE l.mailbox IS NOT NULL AND NOT EXISTS
-                (SELECT 1 FROM accounts_sharedmailbox m WHERE m.email = l.mailbox
-                    AND m.home_id {mine})""",
-            f"""SELECT l.line, 'shared_mailboxes', l.mailbox
-                || ' belongs to another of your homes (' || h.ods_code || '), not ' || s.ods_code
-                FROM {LINKS} l JOIN {STAGE} s ON s.line = l.line
-                JOIN accounts_sharedmailbox m ON m.email = l.mailbox
-                JOIN accounts_carehome h ON h.id = m.home_id
-                WHERE h.id {mine} AND h.ods_code <> s.ods_code""",
-        ]
-    return checks
 
 
 # Writing --------------------------------------------------------------------------------
