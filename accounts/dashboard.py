@@ -4,14 +4,26 @@ whatever the number of homes."""
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db import connection
-from django.db.models import Case, Count, F, Prefetch, Q, Value, When
-from django.db.models.functions import Coalesce, Lower, NullIf
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    DateField,
+    ExpressionWrapper,
+    F,
+    Prefetch,
+    Q,
+    Value,
+    When,
+    Window,
+)
+from django.db.models.functions import Coalesce, Lower, NullIf, RowNumber
 
 from . import rules
 from .exports import stream_csv
@@ -122,6 +134,12 @@ def ranked_homes(homes):
     return homes.order_by("risk_rank", F("soonest_forecast").asc(nulls_last=True), "ods_code")
 
 
+# People named per to-do on a card, the home page and the digest ("and N more" after):
+# a home with thousands of flagged accounts costs the same as one with ten.
+TODO_SHOWN = 10
+TODOS = ("to_chase", "reactivate", "leavers", "chase_removal", "waiting")
+
+
 @dataclass
 class HomeSummary:
     """What one home must do, written once: cards, home page, digest and alerts read it.
@@ -129,11 +147,13 @@ class HomeSummary:
     A leaver moves from `leavers` (ask NHSmail to remove them) to `waiting` (removal
     requested, waiting for NHSmail) to gone (the report says deleted); a request still not
     done after REMOVAL_CHASE_DAYS comes back as `chase_removal`. A disabled account linked
-    to a mailbox nobody active can open is the quickest way back in: `reactivate`."""
+    to a mailbox nobody active can open is the quickest way back in: `reactivate`.
+    Each list holds the first TODO_SHOWN people; `totals` says how many there are."""
 
     home: object
     mailboxes: list
     counts: dict = field(default_factory=dict)
+    totals: dict = field(default_factory=lambda: dict.fromkeys(TODOS, 0))
     to_chase: list = field(default_factory=list)
     leavers: list = field(default_factory=list)
     waiting: list = field(default_factory=list)
@@ -157,35 +177,53 @@ class HomeSummary:
         return self.worst_risk in rules.NEEDS_HELPDESK
 
     @property
+    def more(self) -> dict:
+        """How many people each to-do has beyond those named."""
+        return {todo: self.totals[todo] - len(getattr(self, todo)) for todo in TODOS}
+
+    @property
     def needs_action(self) -> bool:
         risky = any(m.risk and m.risk != MailboxRisk.HEALTHY for m in self.mailboxes)
-        return bool(risky or self.to_chase or self.leavers or self.chase_removal or self.reactivate)
+        return risky or any(self.totals[t] for t in TODOS if t != "waiting")
 
 
 def _attention():
-    """The accounts some list of HomeSummary holds."""
+    """The accounts some to-do of HomeSummary holds."""
     return (
         Q(state__in=[AccountState.AT_RISK, AccountState.INACTIVE], removal_requested_on=None)
         | (Q(state=AccountState.LEFT) & ~Q(reported_status=rules.ReportedStatus.DELETED))
-        | Q(state=AccountState.DISABLED, mailboxes__risk__in=rules.NEEDS_HELPDESK)
+        | Q(
+            state=AccountState.DISABLED,
+            pk__in=MailboxLink.objects.filter(mailbox__risk__in=rules.NEEDS_HELPDESK).values(
+                "account_id"
+            ),
+        )
     )
 
 
-def _file(summary: HomeSummary, account) -> None:
-    if account.state == AccountState.DISABLED:
-        summary.reactivate.append(account)
-    elif account.state != AccountState.LEFT:
-        summary.to_chase.append(account)
-    elif account.removal_requested_on is None:
-        summary.leavers.append(account)
-    elif account.removal_overdue:
-        summary.chase_removal.append(account)
-    else:
-        summary.waiting.append(account)
+def _todo():
+    """Which to-do an account of _attention() is on, in SQL (StaffAccount.removal_overdue
+    is the same rule for one account)."""
+    judged_on = Coalesce(F("home__checked_as_of"), Value(rules.london_today()))
+    return Case(
+        When(state=AccountState.DISABLED, then=Value("reactivate")),
+        When(~Q(state=AccountState.LEFT), then=Value("to_chase")),
+        When(removal_requested_on=None, then=Value("leavers")),
+        When(
+            removal_requested_on__lte=ExpressionWrapper(
+                judged_on - timedelta(days=settings.REMOVAL_CHASE_DAYS),
+                output_field=DateField(),
+            ),
+            then=Value("chase_removal"),
+        ),
+        default=Value("waiting"),
+        output_field=CharField(),
+    )
 
 
 def summaries(homes) -> list[HomeSummary]:
-    """Everything the manager's cards need, in four queries for any number of homes."""
+    """Everything the manager's cards need, in five queries for any number of homes and
+    whatever their size."""
     homes = list(
         homes.prefetch_related(
             Prefetch("mailboxes", queryset=SharedMailbox.objects.order_by("email"))
@@ -201,16 +239,23 @@ def summaries(homes) -> list[HomeSummary]:
     ):
         counts[home_id][state] = n
     attention = (
-        StaffAccount.objects.filter(home__in=by_id)
-        .filter(_attention())
-        .select_related("removal_requested_by")
-        .distinct()
-        .order_by("disable_date", "email")
+        StaffAccount.objects.filter(home__in=by_id).filter(_attention()).annotate(todo=_todo())
     )
-    for account in attention:
+    for home_id, todo, n in attention.values_list("home_id", "todo").annotate(n=Count("id")):
+        by_id[home_id].totals[todo] = n
+    first = attention.annotate(
+        place=Window(
+            RowNumber(),
+            partition_by=[F("home_id"), F("todo")],
+            order_by=[F("disable_date").asc(nulls_last=True), F("email").asc()],
+        )
+    ).filter(place__lte=TODO_SHOWN)
+    for account in first.select_related("removal_requested_by").order_by(
+        F("disable_date").asc(nulls_last=True), "email"
+    ):
         summary = by_id[account.home_id]
         account.home = summary.home
-        _file(summary, account)
+        getattr(summary, account.todo).append(account)
     for home_id, summary in by_id.items():
         summary.counts = {s.value: counts[home_id].get(s.value, 0) for s in AccountState}
     return sorted(by_id.values(), key=lambda s: (s.home.risk_rank, s.home.ods_code))

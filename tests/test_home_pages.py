@@ -28,7 +28,7 @@ def test_the_home_page_costs_the_same_for_10_or_200_accounts(
 ):
     fill(rosewood, rosewood_mailbox, accounts)
     client.force_login(manager)
-    with django_assert_max_num_queries(21):
+    with django_assert_max_num_queries(22):
         page = client.get("/homes/VM4Q7/")
     body = page.content.decode()
     assert body.count('href="/homes/VM4Q7/accounts/') <= 3 * HOME_PAGE_ACCOUNTS
