@@ -254,6 +254,8 @@ else:
             "OPTIONS": {"MAX_ENTRIES": 20000},
         }
     }
+# An accounts file with more rows than this for one care home is refused for that home.
+MAX_ACCOUNTS_PER_HOME = env.int("MAX_ACCOUNTS_PER_HOME", default=5000)
 
 # Celery: Redis when REDIS_URL is set, otherwise a filesystem broker that needs no server.
 CELERY_TIMEZONE = TIME_ZONE

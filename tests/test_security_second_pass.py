@@ -654,7 +654,8 @@ def test_an_import_whose_worker_died_is_failed_by_the_next_import_task(
     later = settings.UPLOAD_DIR / ("e" * 32 + ".csv")
     later.write_text("email,ods_code\nben@nhs.net,VM4Q7\n")
     with time_machine.travel(timezone.now() + timedelta(minutes=181)):
-        assert import_file("accounts", str(later), None, False, "later.csv") is not None
+        admin_id = queued_upload["args"][2]
+        assert import_file("accounts", str(later), admin_id, False, "later.csv") is not None
     record = ImportRecord.objects.get(token=queued_upload["token"])
     assert record.outcome == "failed" and "stopped without finishing" in record.errors[0]
     assert not (settings.UPLOAD_DIR / f"{queued_upload['token']}.csv").exists()
