@@ -111,6 +111,9 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Behind a proxy, the client's address comes from X-Forwarded-For, from these proxies only.
+FORWARDED_ALLOW_IPS = env.list("FORWARDED_ALLOW_IPS", default=["127.0.0.1"])
+AXES_CLIENT_IP_CALLABLE = "carehome_portal.clientip.client_ip"
 AXES_USERNAME_FORM_FIELD = "username"  # the sign-in form's field (it holds the email)
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True

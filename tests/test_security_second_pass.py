@@ -663,3 +663,26 @@ def test_an_import_whose_worker_died_is_failed_by_the_next_import_task(
     # The killed task, delivered again after the sweep, does nothing.
     assert import_file(*queued_upload["args"]) is None
     assert ImportRecord.objects.filter(token=queued_upload["token"]).count() == 1
+
+
+def test_behind_a_trusted_proxy_the_limit_is_per_client(manager, settings):
+    """Every request through a proxy comes from the proxy: the address that counts is the
+    one the proxy adds to X-Forwarded-For, and only a trusted proxy is believed."""
+    settings.FORWARDED_ALLOW_IPS = ["10.0.0.1"]
+
+    def wrong(n):
+        return {"username": f"u{n}@example.org", "password": "x"}
+
+    right = {"username": manager.email, "password": PASSWORD}
+    via_proxy = Client(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="spoofed, 198.51.100.7")
+    for n in range(20):
+        assert via_proxy.post(reverse("login"), wrong(n)).status_code == 200
+    assert via_proxy.post(reverse("login"), right).status_code == 429
+    colleague = Client(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.8")
+    assert colleague.post(reverse("login"), right).status_code == 302
+    # Straight from the internet, a client's own X-Forwarded-For changes nothing.
+    for n in range(20):
+        direct = Client(REMOTE_ADDR="203.0.113.5", HTTP_X_FORWARDED_FOR=f"192.0.2.{n}")
+        assert direct.post(reverse("login"), wrong(n)).status_code == 200
+    direct = Client(REMOTE_ADDR="203.0.113.5", HTTP_X_FORWARDED_FOR="192.0.2.99")
+    assert direct.post(reverse("login"), right).status_code == 429
