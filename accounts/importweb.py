@@ -9,12 +9,19 @@ from pathlib import Path
 
 from django.conf import settings
 
-from . import csvfiles
+from . import sheets
+from .csvfiles import FileRefused
 from .imports import ImportResult, run_import
 from .models import ImportRecord, User
+from .scoping import homes_for
 
 PREVIEW_ROWS = 10
 TOKEN_CHARS = set("0123456789abcdef")
+
+
+def upload_homes(user):
+    """The homes a user may import a one-home report for."""
+    return homes_for(user)
 
 
 def upload_path(token: str) -> Path | None:
@@ -50,23 +57,27 @@ def _run(kind: str, path: Path, user, file_name: str, **options) -> ImportResult
     )
 
 
-def preview(kind: str, token: str, user: User, file_name: str) -> tuple[ImportResult, list]:
+def preview(
+    kind: str, token: str, user: User, file_name: str, ods: str | None = None
+) -> tuple[ImportResult, list]:
     """A dry run of the whole file, plus its first rows as the file has them."""
     path = upload_path(token)
-    result = _run(kind, path, user, file_name, dry_run=True)
+    result = _run(kind, path, user, file_name, dry_run=True, ods=ods)
     rows = []
-    if result.encoding:
+    if result.container:
         try:
-            for _, fields in csvfiles.rows(path, result.encoding):
+            for _, fields in sheets.rows(path, result.container, result.encoding):
                 rows.append(fields)
                 if len(rows) > PREVIEW_ROWS:
                     break
-        except (csv.Error, UnicodeDecodeError):
+        except (csv.Error, UnicodeDecodeError, FileRefused):
             rows = []
     return result, rows
 
 
-def import_upload(kind: str, path: str, user_id: int, skip_bad_rows: bool, file_name: str) -> int:
+def import_upload(
+    kind: str, path: str, user_id: int, skip_bad_rows: bool, file_name: str, ods: str | None = None
+) -> int:
     """Import a stored upload for real, writing progress beside it; returns the record id."""
     path = Path(path)
     token = path.stem
@@ -76,7 +87,9 @@ def import_upload(kind: str, path: str, user_id: int, skip_bad_rows: bool, file_
         progress_path(token).write_text(json.dumps({"rows": rows, "seconds": round(seconds, 1)}))
 
     try:
-        result = _run(kind, path, user, file_name, skip_bad_rows=skip_bad_rows, progress=progress)
+        result = _run(
+            kind, path, user, file_name, skip_bad_rows=skip_bad_rows, progress=progress, ods=ods
+        )
     finally:
         path.unlink(missing_ok=True)
         progress_path(token).unlink(missing_ok=True)

@@ -147,6 +147,10 @@ class ImportRecord(models.Model):
     errors = models.JSONField(default=list, blank=True)
     # Ties a portal upload to its records (preview and import).
     token = models.CharField(max_length=32, blank=True, db_index=True)
+    # What the file was taken to be ("Microsoft 365 active users report (CSV)"), and for
+    # a Microsoft 365 report the date it was true (its Report Refresh Date).
+    file_format = models.CharField(max_length=200, blank=True)
+    report_date = models.DateField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -156,7 +160,8 @@ class ImportRecord(models.Model):
 
     def finish(self, result) -> None:
         """Save what the import did (the first 200 errors are kept)."""
-        for name in ("encoding", "rows", "created", "updated", "unchanged", "error_count"):
+        for name in ("encoding", "rows", "created", "updated", "unchanged", "error_count",
+                     "file_format", "report_date"):  # fmt: skip
             setattr(self, name, getattr(result, name))
         self.skipped = result.skipped_count
         self.outcome = result.outcome
