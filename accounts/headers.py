@@ -184,12 +184,11 @@ def _other_kind(spec: Spec, header: list[str], report: UsageReport | None) -> st
             if len(theirs) > best:
                 best, candidates = len(theirs), []
             if len(theirs) == best:
-                extra = [header[i] for i in theirs.values() if i not in ours_found]
-                candidates.append((other, extra))
+                candidates.append((other, set(theirs.values()) - ours_found))
     if not candidates:
         return ""
     names = " or ".join(KIND_NAMES[other.kind][0] for other, _ in candidates)
     how = " or ".join(KIND_NAMES[other.kind][1] for other, _ in candidates)
-    extra = sorted({name for _, names_ in candidates for name in names_})
-    because = f" (it has {', '.join(repr(n) for n in extra)})" if extra else ""
+    extra = sorted(set().union(*(found for _, found in candidates)))
+    because = f" (it has {', '.join(repr(header[i]) for i in extra)})" if extra else ""
     return f"this looks like {names}, not {ours}{because}: import it as {how}"
