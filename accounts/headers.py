@@ -10,7 +10,7 @@ from datetime import date
 from functools import lru_cache
 from operator import itemgetter
 
-from .csvfiles import header_key
+from .csvfiles import header_key, shown
 from .importspecs import (
     IS_DELETED,
     KIND_NAMES,
@@ -50,11 +50,13 @@ def plan(spec: Spec, header: list[str], *, ods: str | None = None) -> Plan:
         result.problems.append(("file", hint))
     positions, missing, repeats = spec.match(header)
     for name, first, second in repeats:
-        result.problems.append((name, f"columns {first!r} and {second!r} both mean {name}"))
+        result.problems.append(
+            (name, f"columns {shown(first)} and {shown(second)} both mean {name}")
+        )
     if ods:
         missing = [name for name in missing if name != "ods_code"]
     if missing:
-        found = ", ".join(repr(h) for h in header if h.strip())
+        found = ", ".join(shown(h) for h in header if h.strip())
         message = f"required column missing (the file's columns are: {found})"
         if "ods_code" in missing and spec.kind != "homes":
             message += (
@@ -190,5 +192,5 @@ def _other_kind(spec: Spec, header: list[str], report: UsageReport | None) -> st
     names = " or ".join(KIND_NAMES[other.kind][0] for other, _ in candidates)
     how = " or ".join(KIND_NAMES[other.kind][1] for other, _ in candidates)
     extra = sorted(set().union(*(found for _, found in candidates)))
-    because = f" (it has {', '.join(repr(header[i]) for i in extra)})" if extra else ""
+    because = f" (it has {', '.join(shown(header[i]) for i in extra)})" if extra else ""
     return f"this looks like {names}, not {ours}{because}: import it as {how}"

@@ -8,6 +8,7 @@ and rolls back, so its counts are exact.
 """
 
 import csv
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,11 +19,16 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
 from . import bulk, csvfiles, headers, sheets
-from .importspecs import KIND_NAMES, LEAVER, SPECS, Spec
+from .importscope import SCOPE_HOMES, SCOPE_REGIONS, scope_checks
+from .importspecs import KIND_NAMES, SPECS, Spec
 from .models import CareHome, ImportRecord
 from .rules import is_valid_ods_code, london_today, normalise_ods_code
+from .scoping import ImportScope, import_scope_for
 
+log = logging.getLogger(__name__)
 KEPT_ERRORS = 1000
+# The most an error message may hold, whatever a cell held: a bounded preview.
+MESSAGE_CHARS = 500
 STAGE, LINKS, ERRORS = "import_stage", "import_links", "import_errors"
 
 # The staging table of each kind: its columns after "line", in the order rows are read.
@@ -61,11 +67,14 @@ class ImportResult:
     columns: dict[str, str] = field(default_factory=dict)  # ours -> the file's header
     written: bool = False
     record_id: int | None = None
+    # The homes whose accounts or mailboxes the import touched (before or after it).
+    home_ids: set[int] = field(default_factory=set)
+    recheck_run_id: int | None = None
 
     def add_error(self, line: int, column: str, message: str) -> None:
         self.error_count += 1
         if len(self.errors) < KEPT_ERRORS:
-            self.errors.append((line, column, message))
+            self.errors.append((line, column, csvfiles.clipped(message, MESSAGE_CHARS)))
 
     def error_lines(self) -> list[str]:
         return [
@@ -106,11 +115,15 @@ def run_import(
     source: str = ImportRecord.Source.COMMAND,
     progress: Callable[[int, float], None] | None = None,
     token: str = "",
+    scope: ImportScope | None = None,
     ods: str | None = None,
 ) -> ImportResult:
     """Import one CSV file or workbook; always leaves an ImportRecord saying what happened.
-    ods: the file is for this one home (it may then have no ODS code column)."""
+    Rows may touch only what `scope` allows (by default the user's: scoping.import_scope_for,
+    where no user is an operator at the command line and may touch anything). ods: the file
+    is for this one home (it may then have no ODS code column)."""
     spec = SPECS[kind]
+    scope = import_scope_for(user) if scope is None else scope
     path = Path(path)
     result = ImportResult(kind, file_name or path.name, dry_run, skip_bad_rows)
     record = ImportRecord(
@@ -118,13 +131,13 @@ def run_import(
     )
     try:
         if ods is not None:
-            result.ods = _home_for_file(spec, ods)
+            result.ods = _home_for_file(spec, ods, scope)
         facts = sheets.inspect(path, settings.IMPORT_MAX_BYTES)
         record.size, record.sha256 = facts.size, facts.sha256
         result.encoding, result.container = facts.encoding, facts.container
         with transaction.atomic():
             _stage(spec, path, facts, result, progress)
-            _check(spec, result)
+            _check(spec, result, scope)
             if result.error_count and not skip_bad_rows:
                 transaction.set_rollback(True)
             else:
@@ -146,10 +159,26 @@ def run_import(
         )
     record.finish(result)
     result.record_id = record.pk
+    if result.written and result.home_ids:
+        _recheck(result)
     return result
 
 
-def _home_for_file(spec: Spec, ods: str) -> str:
+def _recheck(result: ImportResult) -> None:
+    """Bring the touched homes up to date at once (as of today, the same rules as the
+    nightly check), as a run of its own; the import stands whatever the recheck does."""
+    from .checks import run_check
+    from .models import CheckRun
+
+    try:
+        run = run_check(london_today(), trigger=CheckRun.Trigger.IMPORT, home_ids=result.home_ids)
+    except Exception:  # recorded on the run as failed; the nightly check catches up
+        log.exception("recheck after import %s failed", result.record_id)
+        return
+    result.recheck_run_id = run.pk
+
+
+def _home_for_file(spec: Spec, ods: str, scope: ImportScope) -> str:
     if spec.kind == "homes":
         raise _Refused(0, "ods_code", "a care homes file is not for one home: give no home")
     code = normalise_ods_code(ods)
@@ -157,14 +186,16 @@ def _home_for_file(spec: Spec, ods: str) -> str:
         raise _Refused(
             0, "ods_code", f"{ods.strip()!r} is not a valid ODS code: use 3 to 6 letters or digits"
         )
-    if not CareHome.objects.filter(ods_code=code).exists():
+    if scope.unscoped and not CareHome.objects.filter(ods_code=code).exists():
         raise _Refused(0, "ods_code", f"no care home with ODS code {code} (import homes first)")
+    if not scope.unscoped and not scope.homes.filter(ods_code=code).exists():
+        raise _Refused(0, "ods_code", f"{code} is not one of your homes")
     return code
 
 
 def _drop_staging() -> None:
     with connection.cursor() as cursor:
-        for table in (STAGE, LINKS, ERRORS):
+        for table in (STAGE, LINKS, ERRORS, SCOPE_HOMES, SCOPE_REGIONS):
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
 
@@ -277,7 +308,7 @@ def _read_row(readers, line: int, fields: list[str], result: ImportResult) -> li
 # Whole-file checks, in SQL ------------------------------------------------------------
 
 
-def _check(spec: Spec, result: ImportResult) -> None:
+def _check(spec: Spec, result: ImportResult, scope: ImportScope) -> None:
     key = spec.key
     checks = [
         f"""SELECT s.line, '{key}', s.{key} || ' is already on line ' || d.first_line
@@ -285,7 +316,11 @@ def _check(spec: Spec, result: ImportResult) -> None:
                 GROUP BY {key} HAVING COUNT(*) > 1) d ON d.{key} = s.{key}
             WHERE s.line > d.first_line"""
     ]
-    if spec.kind != "homes":
+    if spec.kind == "accounts":
+        checks.append(_too_many_per_home())
+    if not scope.unscoped:
+        checks += scope_checks(spec.kind, scope, STAGE, LINKS)
+    elif spec.kind != "homes":
         checks.append(
             f"""SELECT s.line, 'ods_code', 'no care home with ODS code ' || s.ods_code
                 || ' (import homes first)'
@@ -306,8 +341,9 @@ def _check(spec: Spec, result: ImportResult) -> None:
                 || 'is this {KIND_NAMES[other_kind][0]}?'
                 FROM {STAGE} s JOIN accounts_{other} o ON o.email = s.email
                 JOIN accounts_carehome h ON h.id = o.home_id AND h.ods_code = s.ods_code"""
+            + ("" if scope.unscoped else f" WHERE h.id IN (SELECT id FROM {SCOPE_HOMES})")
         )
-    if spec.kind == "accounts":
+    if spec.kind == "accounts" and scope.unscoped:
         checks += [
             f"""SELECT l.line, 'shared_mailboxes', 'no shared mailbox ' || l.mailbox
                 || ' (import mailboxes first)'
@@ -323,12 +359,14 @@ def _check(spec: Spec, result: ImportResult) -> None:
     with connection.cursor() as cursor:
         for sql in checks:
             cursor.execute(f"INSERT INTO {ERRORS} (line, col, message) {sql}")
-        cursor.execute(f"SELECT COUNT(*), COUNT(DISTINCT line) FROM {ERRORS}")
+        # A line without a message is skipped for another line's error (see _too_many_per_home).
+        cursor.execute(f"SELECT COUNT(message), COUNT(DISTINCT line) FROM {ERRORS}")
         total, lines = cursor.fetchone()
-        if not total:
+        if not lines:
             return
         cursor.execute(
-            f"SELECT line, col, message FROM {ERRORS} ORDER BY line, col LIMIT {KEPT_ERRORS}"
+            f"""SELECT line, col, message FROM {ERRORS} WHERE message IS NOT NULL
+            ORDER BY line, col LIMIT {KEPT_ERRORS}"""
         )
         for row in cursor.fetchall():
             result.add_error(*row)
@@ -341,7 +379,33 @@ def _check(spec: Spec, result: ImportResult) -> None:
         cursor.execute(f"DELETE FROM {LINKS} WHERE line IN (SELECT line FROM {ERRORS})")
 
 
+def _too_many_per_home() -> str:
+    """A file with more rows for one home than any care home has staff is the wrong file (or
+    a broken export): one error on the first row past the limit, and all that home's rows
+    skipped with it."""
+    limit = int(settings.MAX_ACCOUNTS_PER_HOME)
+    message = (
+        f"more than {limit:,} accounts for one care home (' || o.ods_code || ') in this file: "
+        "is this the right file? None of this home''s rows are imported"
+    )
+    return f"""SELECT s.line, 'ods_code', CASE WHEN s.line = o.line THEN '{message}' END
+        FROM {STAGE} s JOIN (SELECT ods_code, line FROM (SELECT ods_code, line,
+            ROW_NUMBER() OVER (PARTITION BY ods_code ORDER BY line) AS n FROM {STAGE}) numbered
+            WHERE n = {limit + 1}) o ON o.ods_code = s.ods_code"""
+
+
 # Writing --------------------------------------------------------------------------------
+
+
+def _touched_homes(spec: Spec, cursor) -> set[int]:
+    """The homes of the staged rows: by their ODS codes, and for mailboxes and accounts the
+    homes their rows belong to now (an account that moves changes both homes)."""
+    sql = f"SELECT h.id FROM accounts_carehome h JOIN {STAGE} s ON s.ods_code = h.ods_code"
+    if spec.kind != "homes":
+        table = "accounts_sharedmailbox" if spec.kind == "mailboxes" else "accounts_staffaccount"
+        sql += f" UNION SELECT t.home_id FROM {table} t JOIN {STAGE} s ON s.email = t.email"
+    cursor.execute(sql)
+    return {home_id for (home_id,) in cursor.fetchall()}
 
 
 def _write(spec: Spec, result: ImportResult) -> None:
@@ -350,6 +414,7 @@ def _write(spec: Spec, result: ImportResult) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM {STAGE}")
         staged = cursor.fetchone()[0]
+        result.home_ids |= _touched_homes(spec, cursor)
         for sql in writer.before:
             cursor.execute(sql, params)
         cursor.execute(writer.update, params)
@@ -363,6 +428,7 @@ def _write(spec: Spec, result: ImportResult) -> None:
         for sql in writer.links_added:
             cursor.execute(sql, params)
             result.links_added += cursor.rowcount
+        result.home_ids |= _touched_homes(spec, cursor)
 
 
 @dataclass
@@ -421,16 +487,12 @@ def _mailboxes_sql(_has_links: bool) -> Writer:
 
 
 def _accounts_sql(has_links: bool) -> Writer:
-    leaver = f"s.reported_status = '{LEAVER}'"
+    # A report's leaver is its reported status (left at any as-of date); a manager's "left
+    # on" date is kept apart in left_on.
     fields = [
         ("h.id", "t.home_id"),
         ("COALESCE(s.display_name, t.display_name)", "t.display_name"),
-        (
-            f"CASE WHEN {leaver} THEN t.reported_status "
-            "ELSE COALESCE(s.reported_status, t.reported_status) END",
-            "t.reported_status",
-        ),
-        (f"CASE WHEN {leaver} THEN COALESCE(t.left_on, %(today)s) ELSE t.left_on END", "t.left_on"),
+        ("COALESCE(s.reported_status, t.reported_status)", "t.reported_status"),
         ("COALESCE(s.last_activity, t.last_activity)", "t.last_activity"),
         ("COALESCE(s.last_activity_date, t.last_activity_date)", "t.last_activity_date"),
         ("COALESCE(s.first_recorded, t.first_recorded)", "t.first_recorded"),
@@ -442,8 +504,7 @@ def _accounts_sql(has_links: bool) -> Writer:
     insert = f"""INSERT INTO accounts_staffaccount (email, home_id, display_name,
             reported_status, left_on, last_activity, last_activity_date, first_recorded)
         SELECT s.email, h.id, COALESCE(s.display_name, ''),
-            CASE WHEN {leaver} THEN 'active' ELSE COALESCE(s.reported_status, 'active') END,
-            CASE WHEN {leaver} THEN %(today)s END,
+            COALESCE(s.reported_status, 'active'), NULL,
             s.last_activity, s.last_activity_date, COALESCE(s.first_recorded, %(today)s)
         FROM {STAGE} s JOIN accounts_carehome h ON h.ods_code = s.ods_code
         WHERE NOT EXISTS (SELECT 1 FROM accounts_staffaccount t WHERE t.email = s.email)"""

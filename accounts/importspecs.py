@@ -6,8 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
-from .csvfiles import header_key, parse_date, parse_moment
-from .rules import ReportedStatus, is_valid_ods_code, normalise_email, normalise_ods_code
+from .csvfiles import header_key, parse_date, parse_moment, shown
+from .rules import (
+    ReportedStatus,
+    date_problem,
+    is_valid_ods_code,
+    normalise_email,
+    normalise_ods_code,
+)
 
 LEAVER = "leaver"
 STATUSES = {
@@ -26,7 +32,7 @@ STATUSES = {
 def ods_code(text: str) -> str:
     code = normalise_ods_code(text)
     if not is_valid_ods_code(code):
-        raise ValueError(f"{text.strip()!r} is not a valid ODS code: use 3 to 6 letters or digits")
+        raise ValueError(f"{shown(text)} is not a valid ODS code: use 3 to 6 letters or digits")
     return code
 
 
@@ -37,7 +43,7 @@ EMAIL_RE = re.compile(r"^[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[a-z0-9-]{2,}$")
 def email(text: str) -> str:
     value = normalise_email(text)
     if len(value) > 254 or not EMAIL_RE.match(value):
-        raise ValueError(f"{text.strip()!r} is not a valid email address")
+        raise ValueError(f"{shown(text)} is not a valid email address")
     return value
 
 
@@ -47,9 +53,7 @@ def status(text: str) -> str:
     if not key:
         return ReportedStatus.ACTIVE.value
     if key not in STATUSES:
-        raise ValueError(
-            f"{text.strip()!r} is not a status: use active, disabled, deleted or leaver"
-        )
+        raise ValueError(f"{shown(text)} is not a status: use active, disabled, deleted or leaver")
     return STATUSES[key]
 
 
@@ -62,6 +66,21 @@ def mailbox_list(text: str) -> tuple[str, ...]:
             if value not in found:
                 found.append(value)
     return tuple(found)
+
+
+def plausible(parse: Callable[[str], object]) -> Callable[[str], object]:
+    """A date reader that refuses dates no account can have (rules.date_problem). Parsing is
+    cached; the range is judged on every call, since "tomorrow" moves."""
+    cached = lru_cache(maxsize=65536)(parse)
+
+    def read(text: str):
+        value = cached(text)
+        on = value[1] if isinstance(value, tuple) else value
+        if on is not None and (problem := date_problem(on)):
+            raise ValueError(f"{shown(text)} {problem}")
+        return value
+
+    return read
 
 
 def text_field(max_length: int) -> Callable[[str], str | None]:
@@ -179,7 +198,7 @@ ACCOUNTS = Spec(
         Column("status", status, aliases=("Account Status", "User Status", "State")),
         Column(
             "last_activity",
-            lru_cache(maxsize=65536)(parse_moment),
+            plausible(parse_moment),
             aliases=(
                 "Last Activity",
                 "Last Activity Date",
@@ -193,7 +212,7 @@ ACCOUNTS = Spec(
         ),
         Column(
             "created",
-            lru_cache(maxsize=65536)(parse_date),
+            plausible(parse_date),
             aliases=(
                 "Created Date",
                 "Date Created",

@@ -13,7 +13,7 @@ from . import sheets
 from .csvfiles import FileRefused
 from .imports import ImportResult, run_import
 from .models import ImportRecord, User
-from .scoping import homes_for
+from .scoping import NOTHING, import_scope_for, writable_homes_for
 
 PREVIEW_ROWS = 10
 TOKEN_CHARS = set("0123456789abcdef")
@@ -21,7 +21,7 @@ TOKEN_CHARS = set("0123456789abcdef")
 
 def upload_homes(user):
     """The homes a user may import a one-home report for."""
-    return homes_for(user)
+    return writable_homes_for(user)
 
 
 def upload_path(token: str) -> Path | None:
@@ -45,7 +45,8 @@ def save_upload(uploaded) -> str:
 
 
 def _run(kind: str, path: Path, user, file_name: str, **options) -> ImportResult:
-    """The import engine, for an upload: recorded as from the portal, tied to its token."""
+    """The import engine, for an upload: recorded as from the portal, tied to its token, and
+    limited to what the uploader may change (nothing, if their sign-in has gone since)."""
     return run_import(
         kind,
         path,
@@ -53,26 +54,43 @@ def _run(kind: str, path: Path, user, file_name: str, **options) -> ImportResult
         source=ImportRecord.Source.WEB,
         file_name=file_name,
         token=path.stem,
+        scope=NOTHING if user is None else import_scope_for(user),
         **options,
     )
 
 
-def preview(
-    kind: str, token: str, user: User, file_name: str, ods: str | None = None
-) -> tuple[ImportResult, list]:
-    """A dry run of the whole file, plus its first rows as the file has them."""
-    path = upload_path(token)
-    result = _run(kind, path, user, file_name, dry_run=True, ods=ods)
-    rows = []
-    if result.container:
-        try:
-            for _, fields in sheets.rows(path, result.container, result.encoding):
-                rows.append(fields)
-                if len(rows) > PREVIEW_ROWS:
-                    break
-        except (csv.Error, UnicodeDecodeError, FileRefused):
-            rows = []
-    return result, rows
+def check_upload(kind: str, path: str, user_id: int, file_name: str, ods: str | None = None) -> int:
+    """The dry run of a whole upload, done once when it arrives (in the worker for a large
+    file); its record is what the preview shows. Returns the record id."""
+    user = User.objects.filter(pk=user_id).first()
+    return _run(kind, Path(path), user, file_name, dry_run=True, ods=ods).record_id
+
+
+def checked(token: str, user: User) -> ImportRecord | None:
+    """The dry run of this user's upload, once it is done."""
+    return (
+        ImportRecord.objects.filter(token=token, user=user, outcome=ImportRecord.Outcome.DRY_RUN)
+        .order_by("-id")
+        .first()
+    )
+
+
+def first_rows(token: str, encoding: str) -> list[list[str]]:
+    """The upload's first rows as the file has them (read only)."""
+    path, rows = upload_path(token), []
+    if path is None:
+        return rows
+    container = sheets.container_of(path)
+    if container == sheets.CSV and not encoding:
+        return rows
+    try:
+        for _, fields in sheets.rows(path, container, encoding):
+            rows.append(fields)
+            if len(rows) > PREVIEW_ROWS:
+                break
+    except (csv.Error, UnicodeDecodeError, FileRefused):
+        return []
+    return rows
 
 
 def import_upload(

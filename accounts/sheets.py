@@ -104,6 +104,12 @@ class _first_sheet:
         self.handle.close()
 
 
+def container_of(path: Path) -> str:
+    """Which reader a file that inspect() accepted needs (from its first bytes)."""
+    with path.open("rb") as handle:
+        return XLSX if handle.read(4) == ZIP else CSV
+
+
 def rows(path: Path, container: str, encoding: str) -> Iterator[tuple[int, list[str]]]:
     """(line, fields) of a file that inspect() accepted."""
     if container == XLSX:

@@ -191,6 +191,8 @@ if not 0 < WARNING_DAYS < INACTIVITY_DAYS:
 # Reminders go this many days before an account's disable date.
 REMINDER_DAYS = [int(d) for d in env.list("REMINDER_DAYS", default=["30", "14", "7", "1"])]
 CHECK_IN_LINK_DAYS = 14
+# A leaver's removal still not done this many days after it was asked for is chased.
+REMOVAL_CHASE_DAYS = env.int("REMOVAL_CHASE_DAYS", default=14)
 NOTIFICATION_MAX_ATTEMPTS = 5
 
 # Imports: files larger than this are refused before they are read.
@@ -201,6 +203,8 @@ IMPORT_UPLOAD_MAX_BYTES = env.int("IMPORT_UPLOAD_MAX_BYTES", default=100 * 1024 
 # Uploads larger than this are imported by the Celery worker, with a progress page.
 IMPORT_BACKGROUND_BYTES = env.int("IMPORT_BACKGROUND_BYTES", default=5 * 1024 * 1024)
 UPLOAD_DIR.mkdir(exist_ok=True)
+# An accounts file with more rows than this for one care home is refused for that home.
+MAX_ACCOUNTS_PER_HOME = env.int("MAX_ACCOUNTS_PER_HOME", default=5000)
 
 # Celery: Redis when REDIS_URL is set, otherwise a filesystem broker that needs no server.
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -346,7 +346,7 @@ def test_a_nul_byte_after_the_first_64_kb_is_refused_and_recorded(rosewood, writ
 
 
 def test_a_database_error_is_a_recorded_failure(rosewood, write, monkeypatch):
-    def broken(spec, result):
+    def broken(*args):
         with connection.cursor() as cursor:
             cursor.execute("SELECT * FROM no_such_table")
 

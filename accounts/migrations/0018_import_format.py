@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0012_digest_schedule'),
+        ('accounts', '0017_import_columns'),
     ]
 
     operations = [
