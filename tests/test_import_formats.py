@@ -13,9 +13,9 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, connection
 from openpyxl import Workbook
 
-from accounts.models import ImportRecord, SharedMailbox, StaffAccount
+from accounts.models import ImportRecord, SharedMailbox, StaffAccount, User
 from accounts.rules import LONDON
-from tests.conftest import make_account
+from tests.conftest import PASSWORD, make_account
 
 # The CSV columns Microsoft documents for the downloads (Microsoft Graph, reportRoot:
 # getEmailActivityUserDetail and getOffice365ActiveUserDetail), in their order.
@@ -429,3 +429,25 @@ def test_addresses_show_a_mailbox_file_imported_as_accounts(rosewood, rosewood_m
     code, _, err = run("mailboxes", write("email,ods_code\namy@nhs.net,VM4Q7\n"))
     assert code == 1
     assert "amy@nhs.net is a staff account of this home, not a shared mailbox" in err
+
+
+@pytest.mark.parametrize("ods", ["VN8P2", "ZZ999"])
+def test_ods_outside_the_importers_scope_reads_as_no_home(rosewood, willow, midlands, write, ods):
+    rita = User.objects.create_user("rita.region@example.org", PASSWORD, role=User.Role.ADMIN)
+    rita.regions.add(midlands)  # Rosewood's region, not Willow's
+    flags = ("--ods", ods, "--as", rita.email)
+    code, _, err = run("accounts", write("email\namy@nhs.net\n"), *flags)
+    assert code == 1 and f"line 0: ods_code: {ods} is not one of your homes" in err
+    code, _, err = run("accounts", write("email\namy@nhs.net\n"), "--ods", "VM4Q7", *flags[2:])
+    assert code == 0, err
+
+
+def test_mailbox_addresses_of_homes_outside_the_scope_are_not_revealed(
+    rosewood, willow, midlands, willow_mailbox, write
+):
+    rita = User.objects.create_user("rita.region@example.org", PASSWORD, role=User.Role.ADMIN)
+    rita.regions.add(midlands)
+    content = "email,ods_code\nwillow.court@nhs.net,VN8P2\n"
+    code, _, err = run("accounts", write(content), "--as", rita.email)
+    assert code == 1 and "not one of your homes" in err
+    assert "shared mailbox" not in err
