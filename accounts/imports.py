@@ -155,7 +155,7 @@ def run_import(
         result.written = False
         reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         result.add_error(
-            0, "database", f"the database refused the data, so nothing was written ({reason})"
+            0, "database", f"the import stopped and wrote nothing (the database said: {reason})"
         )
     record.finish(result)
     result.record_id = record.pk

@@ -353,7 +353,7 @@ def test_a_database_error_is_a_recorded_failure(rosewood, write, monkeypatch):
     monkeypatch.setattr("accounts.imports._check", broken)
     code, _, err = run("accounts", write("email,ods_code\namy@nhs.net,VM4Q7\n"))
     assert code == 1
-    assert "line 0: database: the database refused the data, so nothing was written (" in err
+    assert "line 0: database: the import stopped and wrote nothing (the database said: " in err
     assert "no_such_table" in err and "Traceback" not in err
     assert ImportRecord.objects.get().outcome == "failed"
     assert not StaffAccount.objects.exists()
