@@ -65,12 +65,12 @@ def _inspect_workbook(path: Path, size: int, max_bytes: int) -> FileFacts:
     with path.open("rb") as handle:
         while chunk := handle.read(csvfiles.READ_BYTES):
             digest.update(chunk)
-    with _first_sheet(path) as (_, sheet):
+    with _FirstSheet(path) as (_, sheet):
         name = sheet.title
     return FileFacts(size=size, sha256=digest.hexdigest(), encoding="", container=XLSX, sheet=name)
 
 
-class _first_sheet:
+class _FirstSheet:
     """The workbook's first worksheet, opened read-only (streamed), closed on exit."""
 
     def __init__(self, path: Path):
@@ -121,7 +121,7 @@ def workbook_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
     """The first sheet's rows as text, numbered as Excel numbers them. Leading empty rows
     are skipped, so the header is the first row with anything in it; every row is as wide
     as the header (empty cells at the end of a row are not stored in a workbook)."""
-    with _first_sheet(path) as (_, sheet):
+    with _FirstSheet(path) as (_, sheet):
         width = line = 0
         try:
             for line, values in enumerate(sheet.iter_rows(min_row=1, values_only=True), 1):
