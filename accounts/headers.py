@@ -77,7 +77,7 @@ def plan(spec: Spec, header: list[str], *, ods: str | None = None) -> Plan:
             result.columns[column.name] = header[index]
         if column.name == "ods_code" and ods:
             reader = (column.name, _for_home(ods), False, reader[3] or _no_cell)
-            given = ods if index is None else f"{header[index]} (all {ods})"
+            given = f"{ods}, the home chosen" if index is None else f"{header[index]} (all {ods})"
             result.columns[column.name] = given
         elif result.report and column.name == "email":
             reader = (column.name, _principal_name(column.read), True, reader[3])

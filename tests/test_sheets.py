@@ -83,7 +83,7 @@ def test_a_plan_maps_a_usage_report_onto_our_columns():
     assert not plan.problems
     assert plan.columns["email"] == "User Principal Name"
     assert plan.columns["status"] == "Is Deleted"
-    assert plan.columns["ods_code"] == "VM4Q7"
+    assert plan.columns["ods_code"] == "VM4Q7, the home chosen"
     assert plan.columns["last_activity"].startswith("Exchange Last Activity Date, OneDrive")
     assert "created" not in plan.columns and "shared_mailboxes" not in plan.columns
 
