@@ -112,16 +112,23 @@ def test_a_large_one_home_report_goes_to_the_worker_with_its_home(
     client, admin_user, rosewood, settings, monkeypatch
 ):
     settings.IMPORT_BACKGROUND_BYTES = 10
-    queued = []
+    checks, queued = [], []
+    monkeypatch.setattr(
+        "accounts.importviews.check_upload.apply_async", lambda **kw: checks.append(kw)
+    )
     monkeypatch.setattr(
         "accounts.importviews.import_file.apply_async", lambda **kw: queued.append(kw)
     )
     client.force_login(admin_user)
     page = upload(client, users_report(), home="VM4Q7")
-    client.post(reverse("import_confirm", args=[token_of(page)]))
-    from accounts.tasks import import_file
+    from accounts.tasks import check_upload, import_file
 
-    import_file(*queued[0]["args"])  # what the worker runs
+    check_upload(*checks[0]["args"])  # what the worker runs when the file arrives
+    assert (
+        "2 created, 0 updated, 0 unchanged, 0 with errors" in client.get(page.url).content.decode()
+    )
+    client.post(reverse("import_confirm", args=[token_of(page)]))
+    import_file(*queued[0]["args"])  # and when it is confirmed
     assert StaffAccount.objects.filter(home=rosewood).count() == 2
 
 
