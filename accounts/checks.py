@@ -309,6 +309,7 @@ def _settings_for_big_statements(cursor) -> None:
     """PostgreSQL settings for this transaction only (figures in bench/check.py's notes)."""
     cursor.execute("SET LOCAL work_mem = '256MB'")
     cursor.execute("SET LOCAL jit = off")
+    cursor.execute("SET LOCAL random_page_cost = 1.1")
 
 
 RECOVERED_FROM = (AccountState.INACTIVE, AccountState.AT_RISK)
