@@ -114,7 +114,8 @@ def _account_changes(scope: Scope, days: int) -> list[tuple[str, str | None]]:
             f"""WITH s AS ({judged}),
                 ins AS (INSERT INTO check_account_changes
                     SELECT id, old_state, new_state, new_disable FROM s WHERE {changed})
-                SELECT new_state, COUNT(*) FROM s GROUP BY new_state""",
+                SELECT new_state, COUNT(*), SUM(CASE WHEN {changed} THEN 1 ELSE 0 END)
+                FROM s GROUP BY new_state""",
             "check_account_changes",
         ),
     ]
@@ -321,8 +322,9 @@ FULL_WHEN_CHANGED = 0.2
 def _execute(cursor, steps, params) -> list | None:
     """Runs (sql, table) steps; a named table was just filled: index it on SQLite (which
     joins an UPDATE ... FROM by looking rows up) and analyse it (without statistics the
-    planner takes it for tiny and joins row by row; a million changes need a hash join).
-    Returns the rows of the last step that returned any."""
+    planner guesses its size: a hash join over every link for one home's three mailboxes,
+    or row by row for a million changes). Returns the rows of the last step that returned
+    any."""
     rows = None
     for sql, table in steps:
         cursor.execute(sql, params)
@@ -354,7 +356,11 @@ def _apply(run: CheckRun, thresholds: Thresholds, scope: Scope) -> None:
             cursor.execute(f"CREATE TEMPORARY TABLE check_pending AS SELECT * FROM {PENDING}")
         counted = _execute(cursor, _account_changes(scope, days), params)
         if counted is not None:
-            by_state = dict(counted)
+            by_state = {state: n for state, n, _ in counted}
+            changed = sum(n for _, _, n in counted)
+            if scope.national and changed > FULL_WHEN_CHANGED * sum(by_state.values()):
+                scope.full = True
+        _execute(cursor, _statements(scope, days), params)
         cursor.execute(
             f"""SELECT
                 SUM(CASE WHEN new_state = {rulesql.literal(AccountState.INACTIVE)}
@@ -363,20 +369,17 @@ def _apply(run: CheckRun, thresholds: Thresholds, scope: Scope) -> None:
                 SUM(CASE WHEN new_state = {rulesql.literal(AccountState.ACTIVE)}
                     AND old_state IN ({rulesql.in_list(RECOVERED_FROM)}) THEN 1 ELSE 0 END),
                 SUM(CASE WHEN new_state IS DISTINCT FROM old_state THEN 1 ELSE 0 END),
-                COUNT(*)
+                (SELECT COUNT(*) FROM check_mailbox_changes
+                    WHERE new_risk IS DISTINCT FROM old_risk)
             FROM check_account_changes"""
         )
-        flagged, recovered, account_events, changed = cursor.fetchone()
-        if scope.national and by_state and changed > FULL_WHEN_CHANGED * sum(by_state.values()):
-            scope.full = True
-        _execute(cursor, _statements(scope, days), params)
-        cursor.execute(
-            "SELECT COUNT(*) FROM check_mailbox_changes WHERE new_risk IS DISTINCT FROM old_risk"
-        )
-        mailbox_events = cursor.fetchone()[0]
-        # A failed run's tables went with its transaction; these go before the next run.
-        for table in TEMP_TABLES:
-            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        flagged, recovered, account_events, mailbox_events = cursor.fetchone()
+        # (A failed run's tables go with its transaction.)
+        if connection.vendor == "postgresql":
+            cursor.execute(f"DROP TABLE IF EXISTS {', '.join(TEMP_TABLES)}")
+        else:
+            for table in TEMP_TABLES:
+                cursor.execute(f"DROP TABLE IF EXISTS {table}")
     accounts, mailboxes = StaffAccount.objects.all(), SharedMailbox.objects.all()
     if not scope.national:
         accounts = accounts.filter(home_id__in=scope.home_ids)
