@@ -51,7 +51,7 @@ def rosewood_staff_minimal(rosewood, rosewood_mailbox):
 def test_beat_schedules_are_in_the_database_in_london_time(db):
     from django_celery_beat.models import PeriodicTask
 
-    task = PeriodicTask.objects.get(task="accounts.tasks.nightly_check")
+    task = PeriodicTask.objects.get(name="Nightly inactivity check")
     assert (task.crontab.hour, task.crontab.minute) == ("2", "30")
     assert str(task.crontab.timezone) == "Europe/London"
     assert task.enabled
