@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from accounts import checks
+from accounts import checks, checkscope
 from accounts.checks import run_check
 from accounts.models import CheckRun, MailboxLink, SharedMailbox, StaffAccount, StateChange
 from tests.conftest import TODAY, make_account
@@ -158,7 +158,7 @@ def test_a_recheck_waits_for_the_national_run_instead_of_skipping(two_homes, mon
 @pytest.mark.django_db(transaction=True)
 def test_a_recheck_gives_up_after_a_bounded_wait_and_says_why(two_homes, monkeypatch):
     rosewood, _ = two_homes
-    monkeypatch.setattr(checks, "LOCK_WAIT_S", 0.3)
+    monkeypatch.setattr(checkscope, "LOCK_WAIT_S", 0.3)
     worker, release, results = _hold_the_national_run(monkeypatch)
     try:
         run = run_check(TODAY, trigger=CheckRun.Trigger.ACTION, home=rosewood)
