@@ -285,6 +285,14 @@ def _apply(run: CheckRun, thresholds: Thresholds, scope: Scope) -> None:
     run.mailboxes_by_risk = {r.value: by_risk.get(r.value, 0) for r in MailboxRisk}
 
 
+def _mark_checked(run: CheckRun, scope: Scope) -> None:
+    """The homes this run judged now count their figures from its date."""
+    homes = CareHome.objects.all()
+    if not scope.national:
+        homes = homes.filter(pk__in=scope.home_ids)
+    homes.exclude(checked_as_of=run.as_of).update(checked_as_of=run.as_of)
+
+
 def run_check(
     as_of: date,
     trigger: str = CheckRun.Trigger.COMMAND,
@@ -314,6 +322,7 @@ def run_check(
         with transaction.atomic(), locked(scope) as acquired:
             if acquired:
                 _apply(run, thresholds, scope)
+                _mark_checked(run, scope)
                 run.outcome = CheckRun.Outcome.OK
             else:
                 run.outcome = CheckRun.Outcome.SKIPPED

@@ -15,6 +15,8 @@ from django.db import models
 
 LONDON = ZoneInfo("Europe/London")
 ODS_CODE_RE = re.compile(r"^[A-Z0-9]{3,6}$")
+# No NHSmail account is older than this: an earlier date is a typo, as is one after tomorrow.
+EARLIEST_DATE = date(1990, 1, 1)
 
 
 class ReportedStatus(models.TextChoices):
@@ -47,6 +49,8 @@ class MailboxRisk(models.TextChoices):
 KEEPS_MAILBOX_ALIVE = (AccountState.ACTIVE, AccountState.AT_RISK)
 # A linked account in one of these states no longer counts as a way into the mailbox at all.
 GONE = (AccountState.LEFT, AccountState.DELETED)
+# A home with a mailbox at one of these risks must call the helpdesk.
+NEEDS_HELPDESK = (MailboxRisk.ORPHANED, MailboxRisk.AT_RISK)
 # Riskiest first: the order dashboards rank by.
 RISK_ORDER = (
     MailboxRisk.ORPHANED,
@@ -90,6 +94,16 @@ def normalise_email(value: str) -> str:
 
 def london_today() -> date:
     return datetime.now(LONDON).date()
+
+
+def date_problem(on: date, today: date | None = None) -> str | None:
+    """Why a date given for an account (activity, creation, a manager's word) cannot be
+    true, or None. Tomorrow is allowed: a report's clock may be ahead of London's."""
+    if on < EARLIEST_DATE:
+        return f"is before {EARLIEST_DATE:%-d %B %Y}"
+    if on > (today or london_today()) + timedelta(days=1):
+        return "is in the future"
+    return None
 
 
 def london_date(moment: datetime | None) -> date | None:

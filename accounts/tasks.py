@@ -57,6 +57,14 @@ def import_file(kind: str, path: str, user_id: int, skip_bad_rows: bool, file_na
     return import_upload(kind, path, user_id, skip_bad_rows, file_name)
 
 
+@shared_task(acks_late=True, time_limit=2 * 60 * 60)
+def check_upload(kind: str, path: str, user_id: int, file_name: str) -> int:
+    """The dry run of a large upload, in the worker; returns its record's id."""
+    from .importweb import check_upload as check
+
+    return check(kind, path, user_id, file_name)
+
+
 def queue_check(user) -> tuple[bool, str]:
     """Queue the check for today as an admin asked; says whether it could be queued."""
     try:

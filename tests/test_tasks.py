@@ -53,6 +53,12 @@ def test_beat_schedules_are_in_the_database_in_london_time(db):
 
     task = PeriodicTask.objects.get(name="Nightly inactivity check")
     assert (task.crontab.hour, task.crontab.minute) == ("2", "30")
+    full = PeriodicTask.objects.get(name="Weekly full inactivity check")
+    assert (full.task, full.kwargs) == (
+        "accounts.tasks.nightly_check",
+        '{"trigger": "beat", "full": true}',
+    )
+    assert (full.crontab.day_of_week, full.crontab.hour) == ("0", "4")
     assert str(task.crontab.timezone) == "Europe/London"
     assert task.enabled
     digest = PeriodicTask.objects.get(task="accounts.tasks.weekly_digest")

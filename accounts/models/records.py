@@ -178,6 +178,8 @@ class ImportRecord(models.Model):
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     error_count = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
+    # Our column -> the file's header for it, as the check found them.
+    columns = models.JSONField(default=dict, blank=True)
     # Ties a portal upload to its records (preview and import).
     token = models.CharField(max_length=32, blank=True, db_index=True)
 
@@ -194,6 +196,7 @@ class ImportRecord(models.Model):
         self.skipped = result.skipped_count
         self.outcome = result.outcome
         self.errors = result.error_lines()[:200]
+        self.columns = result.columns
         self.finished_at = timezone.now()
         self.save()
 
@@ -257,6 +260,7 @@ class Notification(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting to be sent"
+        SENDING = "sending", "Being sent"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed (will be retried)"
         GAVE_UP = "gave_up", "Failed too often"
@@ -273,6 +277,8 @@ class Notification(models.Model):
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # Set when a delivery claims the row, so two deliveries never send it twice.
+    claimed_at = models.DateTimeField(null=True, blank=True)
     used_at = models.DateTimeField(null=True, blank=True, help_text="Check-in link used.")
 
     class Meta:
