@@ -24,7 +24,7 @@ def reset_fillfactor(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0014_weekly_full_check'),
+        ('accounts', '0017_import_columns'),
     ]
 
     operations = [
