@@ -20,12 +20,12 @@ import logging
 from collections.abc import Iterable
 from datetime import date
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
 from . import rulesql
-from .checkscope import CheckBusy, Scope, locked
+from .checkscope import CheckBusy, Scope, locked_transaction
 from .models import CareHome, CheckRun, PendingCheck, SharedMailbox, StaffAccount
 from .rules import AccountState, MailboxRisk, Thresholds
 
@@ -319,7 +319,7 @@ def run_check(
     )
     thresholds = Thresholds.from_settings()
     try:
-        with transaction.atomic(), locked(scope) as acquired:
+        with locked_transaction(scope) as acquired:
             if acquired:
                 _apply(run, thresholds, scope)
                 _mark_checked(run, scope)

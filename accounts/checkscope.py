@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import OperationalError, connection
+from django.db import OperationalError, connection, transaction
 
 from .models import CareHome
 
@@ -83,27 +83,38 @@ def file_lock(name: str, mode: int, wait: float | None):
 
 
 @contextmanager
-def locked(scope: Scope):
-    """Yields False when another national run holds the national lock (this national run
-    is then skipped); otherwise holds the locks for the transaction it is entered in."""
+def locked_transaction(scope: Scope):
+    """The run's transaction with its locks held for all of it (file locks are released
+    only after the commit). Yields False, outside any transaction, when another national
+    run holds the national lock: this national run is then skipped."""
     if connection.vendor != "postgresql":
         if scope.national:
             with file_lock("check_inactivity.lock", fcntl.LOCK_EX, None) as acquired:
                 if not acquired:
                     yield False
                     return
-                with file_lock("check_rows.lock", fcntl.LOCK_EX, LOCK_WAIT_S):
+                rows = file_lock("check_rows.lock", fcntl.LOCK_EX, LOCK_WAIT_S)
+                with rows, transaction.atomic():
                     yield True
         else:
-            with file_lock("check_rows.lock", fcntl.LOCK_EX, LOCK_WAIT_S):
+            rows = file_lock("check_rows.lock", fcntl.LOCK_EX, LOCK_WAIT_S)
+            with rows, transaction.atomic():
                 yield True
         return
+    with transaction.atomic():
+        if _advisory_locks(scope):
+            yield True
+            return
+    yield False
+
+
+def _advisory_locks(scope: Scope) -> bool:
+    """PostgreSQL: transaction-level locks, released by the commit."""
     with connection.cursor() as cursor:
         if scope.national:
             cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [NATIONAL_LOCK])
             if not cursor.fetchone()[0]:
-                yield False
-                return
+                return False
         cursor.execute(f"SET LOCAL lock_timeout = '{int(LOCK_WAIT_S * 1000)}ms'")
         try:
             if scope.national:
@@ -121,4 +132,4 @@ def locked(scope: Scope):
             raise
         if scope.national:
             cursor.execute("SET LOCAL lock_timeout = 0")
-    yield True
+    return True
