@@ -196,7 +196,7 @@ def _statements(scope: Scope, days: int) -> list[tuple[str, str | None]]:
 
 
 def _settings_for_big_statements(cursor) -> None:
-    """PostgreSQL settings for this transaction only (figures in bench/check.py's notes)."""
+    """PostgreSQL settings for this transaction only (README: "The check at national scale")."""
     cursor.execute("SET LOCAL work_mem = '256MB'")
     cursor.execute("SET LOCAL jit = off")
     cursor.execute("SET LOCAL random_page_cost = 1.1")
