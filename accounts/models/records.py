@@ -97,6 +97,7 @@ class StateChange(models.Model):
         on_delete=models.CASCADE,
         related_name="changes",
         db_constraint=False,
+        db_index=False,
     )
     mailbox = models.ForeignKey(
         SharedMailbox,
@@ -105,12 +106,22 @@ class StateChange(models.Model):
         on_delete=models.CASCADE,
         related_name="changes",
         db_constraint=False,
+        db_index=False,
     )
     from_value = models.CharField(max_length=12, blank=True)
     to_value = models.CharField(max_length=12)
 
     class Meta:
         ordering = ["-run_id", "id"]
+        # Each row has one subject: whole-column indexes would hold a NULL for every row.
+        indexes = [
+            models.Index(
+                fields=["account"], condition=Q(account__isnull=False), name="change_account_set"
+            ),
+            models.Index(
+                fields=["mailbox"], condition=Q(mailbox__isnull=False), name="change_mailbox_set"
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(account__isnull=True, mailbox__isnull=False)
