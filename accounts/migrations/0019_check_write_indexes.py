@@ -24,7 +24,7 @@ def reset_fillfactor(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0017_import_columns'),
+        ('accounts', '0018_import_format'),
     ]
 
     operations = [
