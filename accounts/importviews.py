@@ -40,7 +40,9 @@ def _pending(request, token: str) -> tuple[dict, object]:
 def import_new(request):
     # A body over the limit never gets here: see carehome_portal.middleware.
     if request.method == "POST":
-        form = ImportUploadForm(request.POST, request.FILES)
+        form = ImportUploadForm(
+            request.POST, request.FILES, homes=importweb.upload_homes(request.user)
+        )
         if form.is_valid():
             importweb.clean_old_uploads()
             token = importweb.save_upload(form.cleaned_data["file"])
@@ -48,10 +50,11 @@ def import_new(request):
             uploads[token] = {
                 "kind": form.cleaned_data["kind"],
                 "name": form.cleaned_data["file"].name[:200],
+                "ods": form.cleaned_data["home"].ods_code if form.cleaned_data["home"] else None,
             }
             request.session[SESSION_KEY] = uploads
             args = (form.cleaned_data["kind"], str(importweb.upload_path(token)),
-                    request.user.pk, uploads[token]["name"])  # fmt: skip
+                    request.user.pk, uploads[token]["name"], uploads[token]["ods"])  # fmt: skip
             if form.cleaned_data["file"].size > settings.IMPORT_BACKGROUND_BYTES:
                 try:
                     publish(check_upload, args=args)
@@ -61,7 +64,7 @@ def import_new(request):
                 importweb.check_upload(*args)
             return redirect("import_preview", token=token)
     else:
-        form = ImportUploadForm()
+        form = ImportUploadForm(homes=importweb.upload_homes(request.user))
     return render(request, "accounts/import_new.html", {"form": form})
 
 
@@ -92,10 +95,11 @@ def import_confirm(request, token):
     pending, path = _pending(request, token)
     form = ImportConfirmForm(request.POST)
     skip = form.is_valid() and form.cleaned_data["skip_bad_rows"]
+    args = (pending["kind"], str(path), request.user.pk, skip, pending["name"], pending.get("ods"))
     background = path.stat().st_size > settings.IMPORT_BACKGROUND_BYTES
     if background:
         try:
-            importweb.queue_import(pending["kind"], path, request.user, skip, pending["name"])
+            importweb.queue_import(*args)
         except BROKER_DOWN:
             messages.error(request, "The import could not be queued: the task broker is down.")
             return redirect("import_preview", token=token)
@@ -103,7 +107,6 @@ def import_confirm(request, token):
     AuditEntry.record(request.user, "Import", subject=pending["name"], detail=pending["kind"])
     if background:
         return redirect("import_progress", token=token)
-    args = (pending["kind"], str(path), request.user.pk, skip, pending["name"])
     record_id = importweb.import_upload(*args)
     request.session[SESSION_KEY].pop(token, None)
     request.session.modified = True
