@@ -107,14 +107,13 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _cell(value):
-    """None is written empty; text that a spreadsheet would run is defused. Numbers are
-    written as they are: -3 is a number to a spreadsheet, never a formula, and the CSV
-    must agree with the JSON. A carriage return in text becomes a line break, which csv
-    quotes (it leaves a lone CR bare, and a reader would split the row there)."""
+    """None is written empty; a cell that a spreadsheet would run is defused, a negative
+    number too (the contract: no cell starts with one of FORMULA_START; JSON keeps -3).
+    A carriage return becomes a line break, which csv quotes (it leaves a lone CR bare,
+    and a reader would split the row there)."""
     if value is None:
         return ""
-    if not isinstance(value, str):
-        return value
+    value = str(value)
     if value.startswith(FORMULA_START):
         value = "'" + value
     return value.replace("\r\n", "\n").replace("\r", "\n")
