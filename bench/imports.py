@@ -7,7 +7,8 @@ re-imports it with 5% of rows changed. The lower bound, measured in the same run
 same starting state and rolled back: COPY of the same file into a bare table plus one
 INSERT ... ON CONFLICT DO UPDATE ... WHERE ... IS DISTINCT FROM, with the deferred foreign-key
 checks that a commit runs (PostgreSQL only). The bound writes no mailbox links; the import
-does. The last line is one JSON object.
+does. Beside it, floor_s: COPY plus one upsert into a bare table (primary key only), the
+floor of the hardware. The last line is one JSON object.
 """
 
 import csv
@@ -87,6 +88,55 @@ def lower_bound(path) -> float | None:
     return elapsed
 
 
+BARE_TARGET = """CREATE TEMP TABLE bare_accounts (email text PRIMARY KEY, home_id integer,
+    display_name text, reported_status text, last_activity timestamptz, last_activity_date date,
+    first_recorded date)"""
+
+
+def _copy_upsert(cursor, path) -> None:
+    cursor.execute("TRUNCATE bare")
+    with path.open(encoding="utf-8") as handle:
+        cursor.cursor.copy_expert("COPY bare FROM STDIN WITH (FORMAT csv, HEADER true)", handle)
+    cursor.execute(
+        """INSERT INTO bare_accounts AS t (email, home_id, display_name, reported_status,
+            last_activity, last_activity_date, first_recorded)
+        SELECT lower(b.email), h.id, b.display_name, b.status,
+            to_timestamp(b.last_activity, 'DD/MM/YYYY HH24:MI'),
+            to_date(b.last_activity, 'DD/MM/YYYY'), CURRENT_DATE
+        FROM bare b JOIN accounts_carehome h ON h.ods_code = b.ods_code
+        ON CONFLICT (email) DO UPDATE SET home_id = excluded.home_id,
+            display_name = excluded.display_name, reported_status = excluded.reported_status,
+            last_activity = excluded.last_activity,
+            last_activity_date = excluded.last_activity_date
+        WHERE (t.home_id, t.display_name, t.reported_status, t.last_activity)
+            IS DISTINCT FROM (excluded.home_id, excluded.display_name,
+            excluded.reported_status, excluded.last_activity)"""
+    )
+
+
+def floor(path, before=None) -> float | None:
+    """The floor of the hardware: COPY of the file plus one upsert into a bare table (primary
+    key only, no other index, no foreign key, no links); `before` is loaded first, untimed, so
+    a re-import's floor starts from the same rows. Rolled back."""
+    if connection.vendor != "postgresql":
+        return None
+    with transaction.atomic():
+        sid = transaction.savepoint()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE TEMP TABLE bare (email text, ods_code text, display_name text, "
+                "status text, last_activity text, created text, shared_mailboxes text)"
+            )
+            cursor.execute(BARE_TARGET)
+            if before is not None:
+                _copy_upsert(cursor, before)
+            start = time.perf_counter()
+            _copy_upsert(cursor, path)
+            elapsed = time.perf_counter() - start
+        transaction.savepoint_rollback(sid)
+    return elapsed
+
+
 def timed_import(path):
     start = time.perf_counter()
     result = run_import("accounts", path)
@@ -101,6 +151,8 @@ second = ROOT / "var" / "bench-accounts-changed.csv"
 write_report(first, args.rows, 0.0, 1)
 write_report(second, args.rows, 0.05, 2)
 
+floor_fresh = floor(first)
+floor_again = floor(second, before=first)
 bound_fresh = lower_bound(first)
 import_s, fresh = timed_import(first)
 print(f"import: {import_s:.2f} s ({fresh.created} created), lower bound {bound_fresh}")
@@ -116,8 +168,12 @@ summary = {
     "import_s": round(import_s, 2),
     "reimport_s": round(reimport_s, 2),
     "copy_bound_s": round(bound_fresh, 2) if bound_fresh else None,
+    "floor_s": round(floor_fresh, 2) if floor_fresh else None,
+    "floor_reimport_s": round(floor_again, 2) if floor_again else None,
     "ratio_import": round(import_s / bound_fresh, 2) if bound_fresh else None,
     "ratio_reimport": round(reimport_s / bound_again, 2) if bound_again else None,
+    "ratio_to_floor_import": round(import_s / floor_fresh, 2) if floor_fresh else None,
+    "ratio_to_floor_reimport": round(reimport_s / floor_again, 2) if floor_again else None,
     "peak_rss_mb": peak_rss_mb(),
 }
 print(json.dumps(summary))

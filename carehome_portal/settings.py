@@ -227,6 +227,9 @@ UPLOAD_DIR.mkdir(exist_ok=True)
 # A check run or a portal import still "running" (or queued) after this many minutes has lost
 # its process (accounts/sweeps.py): longer than the tasks' time limits (1 hour, 2 hours).
 STALE_CHECK_RUN_MINUTES = env.int("STALE_CHECK_RUN_MINUTES", default=90)
+# An import that creates or changes at least this many rows (accounts, mailboxes, homes and
+# links together) analyses the tables it wrote, so the next statements plan with fresh counts.
+IMPORT_ANALYZE_ROWS = env.int("IMPORT_ANALYZE_ROWS", default=10_000)
 STALE_IMPORT_MINUTES = env.int("STALE_IMPORT_MINUTES", default=180)
 # Request bodies: every form but the upload is small (the largest, a user with thousands of
 # homes in the admin, is under 100 KB), so form data over 1 MB is refused (400), and a body

@@ -429,6 +429,30 @@ def _write(spec: Spec, result: ImportResult) -> None:
             cursor.execute(sql, params)
             result.links_added += cursor.rowcount
         result.home_ids |= _touched_homes(spec, cursor)
+        _analyze_after_large_write(spec, result, cursor)
+
+
+# The tables each kind writes: analysed after a large write, so that the next statement (a
+# re-import, the recheck) plans with today's row counts rather than autovacuum's last look.
+WRITTEN_TABLES = {
+    "homes": ["accounts_region", "accounts_carehome"],
+    "mailboxes": ["accounts_sharedmailbox", "accounts_mailboxlink"],
+    "accounts": ["accounts_staffaccount", "accounts_mailboxlink"],
+}
+
+
+def _analyze_after_large_write(spec: Spec, result: ImportResult, cursor) -> None:
+    """A re-import right after a large import, before autovacuum had analysed the tables,
+    picked a cross-join plan: 14.5 s instead of 4.6 s at 1M rows. ANALYZE samples a fixed
+    number of rows, so it costs well under a second even at national scale."""
+    written = result.created + result.updated + result.links_added + result.links_removed
+    if written < settings.IMPORT_ANALYZE_ROWS or result.dry_run:
+        return
+    if connection.vendor == "postgresql":
+        cursor.execute(f"ANALYZE {', '.join(WRITTEN_TABLES[spec.kind])}")
+    else:
+        for table in WRITTEN_TABLES[spec.kind]:
+            cursor.execute(f"ANALYZE {table}")
 
 
 @dataclass
