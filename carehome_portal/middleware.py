@@ -3,6 +3,7 @@ a NUL character anywhere in the address or headers (PostgreSQL cannot store it, 
 real link holds one), and a body larger than the page that receives it allows. And no
 page shown to someone signed in is kept by a browser or proxy cache."""
 
+import time
 from urllib.parse import unquote
 
 from django.conf import settings
@@ -83,4 +84,27 @@ class NoStoreWhenSignedInMiddleware:
         response = self.get_response(request)
         if request.user.is_authenticated:
             add_never_cache_headers(response)
+        return response
+
+
+class RefreshSessionMiddleware:
+    """The 8-hour idle timeout without a session write on every request: a signed-in
+    session's expiry (SESSION_COOKIE_AGE from its last save) is pushed back at most once every
+    SESSION_REFRESH_SECONDS, by marking the session changed. So a session ends between
+    SESSION_COOKIE_AGE minus SESSION_REFRESH_SECONDS and SESSION_COOKIE_AGE after its last
+    request, and a page costs no database write. Sits after SessionMiddleware."""
+
+    KEY = "_refreshed_at"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        session = getattr(request, "session", None)
+        if session is None or session.is_empty() or session.modified:
+            return response  # no session, or it is saved anyway
+        now = int(time.time())
+        if now - session.get(self.KEY, 0) >= settings.SESSION_REFRESH_SECONDS:
+            session[self.KEY] = now
         return response
