@@ -1,6 +1,7 @@
 """Pages for admins: import a report (upload, checked preview, confirm) and download the
 hygiene export. Managers may download the export for their own homes."""
 
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -74,7 +75,9 @@ def import_preview(request, token):
     pending, path = _pending(request, token)
     record = web.checked(token, request.user)
     if record is None:
-        return render(request, "accounts/import_checking.html", {"pending": pending})
+        waited = time.time() - path.stat().st_mtime
+        context = {"pending": pending, "gave_up": waited > settings.STALE_IMPORT_MINUTES * 60}
+        return render(request, "accounts/import_checking.html", context)
     context = {
         "token": token,
         "pending": pending,
