@@ -28,6 +28,7 @@ from django.db.models.functions import Coalesce, Lower, NullIf, RowNumber
 from . import rules
 from .exports import stream_csv
 from .models import (
+    CareHome,
     CheckRun,
     MailboxAliveChange,
     MailboxLink,
@@ -97,11 +98,15 @@ class HomeFilter:
                 pk__in=StaffAccount.objects.filter(state=self.state).values("home")
             )
         if self.query:
-            # Emails are stored in lower case: a prefix search can use the email index.
+            # Each branch a subquery of its own, so each can use its index: the trigram
+            # indexes on ODS code and name (migration 0022, PostgreSQL), and the email
+            # pattern index (emails are stored in lower case: a prefix search).
             by_email = StaffAccount.objects.filter(email__startswith=self.query.lower())
+            by_code = CareHome.objects.filter(ods_code__icontains=self.query)
+            by_name = CareHome.objects.filter(name__icontains=self.query)
             homes = homes.filter(
-                Q(ods_code__icontains=self.query)
-                | Q(name__icontains=self.query)
+                Q(pk__in=by_code.values("pk"))
+                | Q(pk__in=by_name.values("pk"))
                 | Q(pk__in=by_email.values("home"))
             )
         return homes
