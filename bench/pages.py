@@ -3,7 +3,7 @@
     python bench/pages.py [--accounts 1500000] [--sqlite]
 
 Builds the dataset, runs the check, then times the admin dashboard (page 1), a filtered
-dashboard page and a home page against a trivial page (the landing page, same signed-in
+dashboard page, a search, a home page and a home with 5,000 accounts against a trivial page (the landing page, same signed-in
 client) in the same run, through Django's test client (without the test environment's template
 instrumentation, which would slow every page). The last line is one JSON object
 with p50/p95 per page and each page's p95 as a ratio to the trivial page's.
@@ -12,7 +12,7 @@ with p50/p95 per page and each page's p95 as a ratio to the trivial page's.
 import json
 import statistics
 import time
-from datetime import date
+from datetime import date, timedelta
 
 from _setup import parse, peak_rss_mb
 
@@ -22,13 +22,42 @@ from django.db import connection
 from django.test import Client
 
 from accounts.checks import run_check
-from accounts.models import CareHome, User
+from accounts.imports.bulk import load
+from accounts.models import CareHome, SharedMailbox, User
 from bench.dataset import build
 
 AS_OF = date(2026, 11, 29)
 REQUESTS = 40
 
+BIG_HOME = 5_000  # accounts in one home: its page must cost about what a small one does
+
+
+def add_big_home() -> CareHome:
+    """One home with BIG_HOME accounts, half of them on its shared mailbox."""
+    big = CareHome.objects.create(ods_code="ZZBIG1", name="A very large care home", region_id=1)
+    box = SharedMailbox.objects.create(home=big, email="zzbig1.office@nhs.net")
+    load(
+        "accounts_staffaccount",
+        ["home_id", "email", "display_name", "reported_status", "last_activity",
+         "last_activity_date", "first_recorded"],
+        (
+            (big.pk, f"big{n}@nhs.net", f"Big Staff {n}", "active",
+             f"{AS_OF - timedelta(days=n % 120)}T09:00:00+00:00", AS_OF - timedelta(days=n % 120),
+             AS_OF - timedelta(days=400))
+            for n in range(BIG_HOME)
+        ),
+    )  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO accounts_mailboxlink (account_id, mailbox_id) SELECT id, %s "
+            "FROM accounts_staffaccount WHERE home_id = %s AND id %% 2 = 0",
+            [box.pk, big.pk],
+        )
+    return big
+
+
 sizes = build(args.rows, AS_OF)
+big = add_big_home()
 run_check(AS_OF)
 with connection.cursor() as cursor:
     cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
@@ -42,6 +71,7 @@ PAGES = {
     "dashboard_filtered": "/dashboard/?risk=at_risk&region=3",
     "dashboard_search": f"/dashboard/?q={home.ods_code}",
     "home": f"/homes/{home.ods_code}/",
+    "home_5000": f"/homes/{big.ods_code}/",
 }
 
 

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import StaffAccount
+from accounts.models import MailboxLink, SharedMailbox, StaffAccount
 
 ACCOUNTS = "email,ods_code,display_name,status,last_activity,created,shared_mailboxes\n"
 
@@ -55,3 +55,57 @@ def test_a_dry_run_analyses_nothing(tmp_path, settings, rosewood_mailbox):
     settings.IMPORT_ANALYZE_ROWS = 1
     assert _import_accounts(tmp_path, 10, "--dry-run") == []
     assert StaffAccount.objects.count() == 0
+
+
+# The links table has no database-level foreign keys (bench/imports.py: their checks cost
+# about two thirds of writing the links). Integrity rests on the engine and on Django.
+
+
+@pytest.mark.django_db
+def test_links_name_only_mailboxes_that_exist_in_the_same_home(tmp_path, rosewood, willow_mailbox):
+    path = tmp_path / "accounts.csv"
+    path.write_text(
+        ACCOUNTS
+        + "a@nhs.net,VM4Q7,A,active,01/11/2026 09:00,,nobody.here@nhs.net\n"
+        + "b@nhs.net,VM4Q7,B,active,01/11/2026 09:00,,willow.court@nhs.net\n"
+    )
+    err = io.StringIO()
+    with pytest.raises(SystemExit):
+        call_command("import_accounts", str(path), stdout=io.StringIO(), stderr=err)
+    assert "line 2: shared_mailboxes: no shared mailbox nobody.here@nhs.net" in err.getvalue()
+    assert "line 3: shared_mailboxes: willow.court@nhs.net belongs to another home" in (
+        err.getvalue()
+    )
+    assert not MailboxLink.objects.exists() and not StaffAccount.objects.exists()
+    # Skipping the bad rows writes the accounts and still no link to nowhere.
+    with pytest.raises(SystemExit):
+        call_command(
+            "import_accounts", str(path), "--skip-bad-rows", stdout=io.StringIO(), stderr=err
+        )
+    assert not MailboxLink.objects.exists()
+
+
+@pytest.mark.django_db
+def test_every_link_an_import_writes_joins_an_account_and_a_mailbox(tmp_path, rosewood_mailbox):
+    _import_accounts(tmp_path, 10)
+    assert MailboxLink.objects.count() == 10
+    orphans = MailboxLink.objects.exclude(account__in=StaffAccount.objects.all()) | (
+        MailboxLink.objects.exclude(mailbox__in=SharedMailbox.objects.all())
+    )
+    assert not orphans.exists()
+
+
+@pytest.mark.django_db
+def test_deleting_an_account_or_a_mailbox_still_removes_its_links(tmp_path, rosewood_mailbox):
+    _import_accounts(tmp_path, 3)
+    StaffAccount.objects.get(email="person0@nhs.net").delete()
+    assert MailboxLink.objects.count() == 2
+    rosewood_mailbox.delete()
+    assert not MailboxLink.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_links_table_has_no_database_foreign_keys():
+    with connection.cursor() as cursor:
+        keys = connection.introspection.get_constraints(cursor, MailboxLink._meta.db_table)
+    assert not [name for name, c in keys.items() if c["foreign_key"]]

@@ -232,12 +232,24 @@ class MailboxLink(models.Model):
     """An individual account linked to a shared mailbox of the same home."""
 
     # The unique (account, mailbox) and the (mailbox, account) indexes below serve both
-    # foreign keys; single-column ones would only slow down imports.
+    # foreign keys; single-column ones would only slow down imports. No database-level
+    # foreign keys: their checks cost an import of 200,000 linked accounts about 20 s of 30 s
+    # for the links (README, bench/imports.py). Integrity rests on the import engine, which
+    # links only accounts and mailboxes it has just joined by email (tests/test_import_scale),
+    # and on Django's deletion, which still cascades to the links.
     account = models.ForeignKey(
-        StaffAccount, on_delete=models.CASCADE, related_name="links", db_index=False
+        StaffAccount,
+        on_delete=models.CASCADE,
+        related_name="links",
+        db_index=False,
+        db_constraint=False,
     )
     mailbox = models.ForeignKey(
-        SharedMailbox, on_delete=models.CASCADE, related_name="links", db_index=False
+        SharedMailbox,
+        on_delete=models.CASCADE,
+        related_name="links",
+        db_index=False,
+        db_constraint=False,
     )
     history = HistoricalRecords()
 
