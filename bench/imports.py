@@ -174,6 +174,8 @@ summary = {
     "ratio_reimport": round(reimport_s / bound_again, 2) if bound_again else None,
     "ratio_to_floor_import": round(import_s / floor_fresh, 2) if floor_fresh else None,
     "ratio_to_floor_reimport": round(reimport_s / floor_again, 2) if floor_again else None,
+    "import_phases_s": {k: round(v, 2) for k, v in fresh.seconds.items()},
+    "reimport_phases_s": {k: round(v, 2) for k, v in again.seconds.items()},
     "peak_rss_mb": peak_rss_mb(),
 }
 print(json.dumps(summary))

@@ -109,3 +109,15 @@ def test_the_links_table_has_no_database_foreign_keys():
     with connection.cursor() as cursor:
         keys = connection.introspection.get_constraints(cursor, MailboxLink._meta.db_table)
     assert not [name for name, c in keys.items() if c["foreign_key"]]
+
+
+@pytest.mark.django_db
+def test_an_import_says_where_its_time_went(tmp_path, rosewood_mailbox):
+    from accounts.imports.engine import run_import
+
+    path = tmp_path / "accounts.csv"
+    path.write_text(ACCOUNTS + "a@nhs.net,VM4Q7,A,active,01/11/2026 09:00,,\n")
+    result = run_import("accounts", path)
+    assert result.written
+    assert set(result.seconds) == {"stage", "check", "write"}
+    assert all(value >= 0 for value in result.seconds.values())

@@ -70,6 +70,8 @@ class ImportResult:
     # The homes whose accounts or mailboxes the import touched (before or after it).
     home_ids: set[int] = field(default_factory=set)
     recheck_run_id: int | None = None
+    # Where the time went: stage (read and load the rows), check (the SQL checks), write.
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def add_error(self, line: int, column: str, message: str) -> None:
         self.error_count += 1
@@ -136,12 +138,18 @@ def run_import(
         record.size, record.sha256 = facts.size, facts.sha256
         result.encoding, result.container = facts.encoding, facts.container
         with transaction.atomic():
+            started = time.perf_counter()
             _stage(spec, path, facts, result, progress)
+            result.seconds["stage"] = time.perf_counter() - started
             _check(spec, result, scope)
+            result.seconds["check"] = time.perf_counter() - started - result.seconds["stage"]
             if result.error_count and not skip_bad_rows:
                 transaction.set_rollback(True)
             else:
                 _write(spec, result)
+                result.seconds["write"] = (
+                    time.perf_counter() - started - sum(result.seconds.values())
+                )
                 result.written = not dry_run
                 if dry_run:
                     transaction.set_rollback(True)
