@@ -371,9 +371,23 @@ def home_history(home, mailboxes, limit: int = 50) -> list:
     each, merged. The accounts are named by a subquery (a home may hold thousands) and the
     mailboxes by their ids, so each query can use its index and stop at the limit."""
     changes = StateChange.objects.select_related("run", "account", "mailbox")
-    accounts = StaffAccount.objects.filter(home=home).values("id")
+    if connection.vendor == "postgresql":
+        # As an array, so the planner probes the account index whatever the home's size:
+        # as "IN (subquery)" it hashed a large home's accounts and scanned every change
+        # ever recorded (a home of 5,000 accounts: 28 ms instead of 100 ms at 200,000).
+        by_accounts = changes.extra(
+            where=[
+                "accounts_statechange.account_id = ANY(ARRAY("
+                "SELECT id FROM accounts_staffaccount WHERE home_id = %s))"
+            ],
+            params=[home.pk],
+        )
+    else:
+        by_accounts = changes.filter(
+            account_id__in=StaffAccount.objects.filter(home=home).values("id")
+        )
     found = [
-        *changes.filter(account_id__in=accounts).order_by("-run_id", "id")[:limit],
+        *by_accounts.order_by("-run_id", "id")[:limit],
         *changes.filter(mailbox_id__in=[m.pk for m in mailboxes]).order_by("-run_id", "id")[:limit],
     ]
     return sorted(found, key=lambda change: (-change.run_id, change.id))[:limit]
