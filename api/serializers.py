@@ -1,0 +1,114 @@
+"""What the API answers, field by field, in the contract's names. Read only: no serializer
+here is ever used to write."""
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from accounts import rules
+from accounts.models import CheckRun
+from accounts.rules import AccountState, MailboxRisk
+
+
+def _counts(name: str, keys) -> type[serializers.Serializer]:
+    fields = {key.value: serializers.IntegerField() for key in keys}
+    return type(name, (serializers.Serializer,), fields)
+
+
+StateCounts = _counts("StateCounts", AccountState)
+RiskCounts = _counts("RiskCounts", MailboxRisk)
+
+
+class Problem(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class HomeSerializer(serializers.Serializer):
+    ods_code = serializers.CharField()
+    name = serializers.CharField()
+    region = serializers.CharField(source="region.name", allow_null=True)
+    worst_risk = serializers.ChoiceField(choices=MailboxRisk.choices, allow_null=True)
+    soonest_forecast = serializers.DateField(allow_null=True)
+    accounts_by_state = StateCounts(source="counts")
+
+
+class AccountSerializer(serializers.Serializer):
+    ods_code = serializers.CharField(source="home.ods_code")
+    email = serializers.EmailField()
+    display_name = serializers.CharField()
+    state = serializers.ChoiceField(choices=AccountState.choices, allow_null=True)
+    last_activity = serializers.DateField(source="last_activity_date", allow_null=True)
+    days_inactive = serializers.SerializerMethodField()
+    disable_date = serializers.DateField(allow_null=True)
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_days_inactive(self, account):
+        """Counted as of the response's as_of, by the rule the pages use."""
+        return rules.days_inactive(account.activity_on, self.context["as_of"])
+
+
+class MailboxSerializer(serializers.Serializer):
+    ods_code = serializers.CharField(source="home.ods_code")
+    email = serializers.EmailField()
+    display_name = serializers.CharField()
+    risk = serializers.ChoiceField(choices=MailboxRisk.choices, allow_null=True)
+    alive_accounts = serializers.IntegerField(allow_null=True)
+    forecast_date = serializers.DateField(allow_null=True)
+
+
+class HomeAccountSerializer(AccountSerializer):
+    ods_code = None  # the home's, given once above
+    left_on = serializers.DateField(allow_null=True)
+    mailboxes = serializers.ListField(child=serializers.EmailField(), source="mailbox_emails")
+
+
+class HomeMailboxSerializer(MailboxSerializer):
+    ods_code = None
+    linked_accounts = serializers.ListField(child=serializers.EmailField())
+
+
+class HomeDetailSerializer(HomeSerializer):
+    as_of = serializers.DateField()
+    registered_landline = serializers.CharField()
+    cqc_location_id = serializers.CharField()
+    mailboxes = HomeMailboxSerializer(many=True, source="mailbox_list")
+    accounts = HomeAccountSerializer(many=True, source="account_list")
+
+
+class RunSerializer(serializers.Serializer):
+    """A check run as check_inactivity --json reports it. The counts cover every home, so
+    they are null for an admin limited to some regions."""
+
+    run = serializers.IntegerField()
+    as_of = serializers.DateField()
+    ods_code = serializers.CharField(allow_null=True, help_text="Set when one home was checked.")
+    trigger = serializers.ChoiceField(choices=CheckRun.Trigger.choices)
+    outcome = serializers.ChoiceField(choices=CheckRun.Outcome.choices)
+    error = serializers.CharField(allow_null=True)
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    checked = serializers.IntegerField(allow_null=True)
+    newly_flagged = serializers.IntegerField(allow_null=True)
+    recovered = serializers.IntegerField(allow_null=True)
+    events = serializers.IntegerField(allow_null=True)
+    accounts = StateCounts(allow_null=True)
+    mailboxes = RiskCounts(allow_null=True)
+
+
+class AccountFilters(serializers.Serializer):
+    ods_code = serializers.CharField(required=False, help_text="One home's ODS code.")
+    state = serializers.ChoiceField(choices=AccountState.choices, required=False)
+    region = serializers.CharField(required=False, help_text="A region's name.")
+    disable_date_before = serializers.DateField(
+        required=False, help_text="Only accounts whose disable date is before this date."
+    )
+
+
+class MailboxFilters(serializers.Serializer):
+    ods_code = serializers.CharField(required=False, help_text="One home's ODS code.")
+    risk = serializers.ChoiceField(choices=MailboxRisk.choices, required=False)
+    region = serializers.CharField(required=False, help_text="A region's name.")
+
+
+class HomeFilters(serializers.Serializer):
+    region = serializers.CharField(required=False, help_text="A region's name.")
+    worst_risk = serializers.ChoiceField(choices=MailboxRisk.choices, required=False)
