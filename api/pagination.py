@@ -1,4 +1,3 @@
-from rest_framework import exceptions
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
@@ -11,18 +10,11 @@ class AsOfCursorPagination(CursorPagination):
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 1000
+    invalid_cursor_message = "No such page: the cursor is not one this API gave out."
 
     def paginate_queryset(self, queryset, request, view=None):
         self.as_of = view.as_of
         return super().paginate_queryset(queryset, request, view)
-
-    def decode_cursor(self, request):
-        try:
-            return super().decode_cursor(request)
-        except exceptions.NotFound:
-            raise exceptions.ValidationError(
-                {"cursor": ["Not a cursor this API gave out: follow the 'next' link."]}
-            ) from None
 
     def get_paginated_response(self, data):
         return Response(

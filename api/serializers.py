@@ -1,6 +1,7 @@
 """What the API answers, field by field, in the contract's names. Read only: no serializer
 here is ever used to write."""
 
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -94,21 +95,41 @@ class RunSerializer(serializers.Serializer):
     mailboxes = RiskCounts(allow_null=True)
 
 
+# What a filter may hold, written into the schema too: an ODS code as the imports take it, and
+# no NUL character anywhere (PostgreSQL cannot compare one).
+ODS_CODE = RegexValidator(
+    r"^\s*[A-Za-z0-9]{3,6}\s*$", "Not an ODS code: use 3 to 6 letters or digits."
+)
+NO_NUL = RegexValidator(r"^[^\x00]*$", "A NUL character is not allowed.")
+
+
+def _ods_code():
+    return serializers.CharField(
+        required=False, validators=[ODS_CODE], help_text="One home's ODS code."
+    )
+
+
+def _region():
+    return serializers.CharField(
+        required=False, validators=[NO_NUL], help_text="A region's name, as in the portal."
+    )
+
+
 class AccountFilters(serializers.Serializer):
-    ods_code = serializers.CharField(required=False, help_text="One home's ODS code.")
+    ods_code = _ods_code()
     state = serializers.ChoiceField(choices=AccountState.choices, required=False)
-    region = serializers.CharField(required=False, help_text="A region's name.")
+    region = _region()
     disable_date_before = serializers.DateField(
         required=False, help_text="Only accounts whose disable date is before this date."
     )
 
 
 class MailboxFilters(serializers.Serializer):
-    ods_code = serializers.CharField(required=False, help_text="One home's ODS code.")
+    ods_code = _ods_code()
     risk = serializers.ChoiceField(choices=MailboxRisk.choices, required=False)
-    region = serializers.CharField(required=False, help_text="A region's name.")
+    region = _region()
 
 
 class HomeFilters(serializers.Serializer):
-    region = serializers.CharField(required=False, help_text="A region's name.")
+    region = _region()
     worst_risk = serializers.ChoiceField(choices=MailboxRisk.choices, required=False)

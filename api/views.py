@@ -19,12 +19,14 @@ from .renderers import CsvRenderer
 JSON, CSV = "application/json", "text/csv"
 ERRORS = {
     (400, JSON): OpenApiResponse(
-        OpenApiTypes.OBJECT, description="A filter or the cursor is not valid: field -> errors."
+        OpenApiTypes.OBJECT, description="A filter is not valid: field -> what is wrong."
     ),
     (401, JSON): OpenApiResponse(
         serializers.Problem, description="No token, or one that is unknown, expired or revoked."
     ),
-    (404, JSON): OpenApiResponse(serializers.Problem, description="Not found, or not yours."),
+    (404, JSON): OpenApiResponse(
+        serializers.Problem, description="Not found, not yours, or a cursor we did not give."
+    ),
     (429, JSON): OpenApiResponse(serializers.Problem, description="Too many requests."),
 }
 
@@ -116,7 +118,10 @@ class HomeDetail(ApiView, generics.RetrieveAPIView):
     serializer_class = serializers.HomeDetailSerializer
 
     def get_object(self):
-        home = get_home_for_user(self.request.user, self.kwargs["ods_code"])
+        ods_code = rules.normalise_ods_code(self.kwargs["ods_code"])
+        if not rules.is_valid_ods_code(ods_code):
+            raise exceptions.NotFound("No such care home.")
+        home = get_home_for_user(self.request.user, ods_code)
         summary = dashboard.summaries(homes_for(self.request.user).filter(pk=home.pk))[0]
         accounts = dashboard.home_accounts(home, self.as_of)
         linked = {mailbox.pk: [] for mailbox in summary.mailboxes}

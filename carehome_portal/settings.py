@@ -43,7 +43,6 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "simple_history",
-    "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "accounts",
