@@ -46,6 +46,17 @@ EXPECTED = {
     "export_download": [SIGN_IN, 200, 200, 200, 200],
     "check_in": [400, 400, 400, 400, 400],  # a forged token: a clear page, for anyone
     "email_preferences": [SIGN_IN, 200, 200, 200, 200],
+    # The read API with the portal session (tests/test_api.py walks it with tokens).
+    "api:homes": [401, 200, 200, 200, 200],
+    "api:home A": [401, 200, 200, 404, 200],
+    "api:home B": [401, 404, 404, 200, 200],
+    "api:accounts": [401, 200, 200, 200, 200],
+    "api:mailboxes": [401, 200, 200, 200, 200],
+    "api:runs": [401, 404, 200, 200, 200],
+    "api:schema": [200, 200, 200, 200, 200],
+    "api:docs": [200, 200, 200, 200, 200],
+    "api:tokens": [SIGN_IN, 200, 200, 200, 200],
+    "api:token_revoke": [SIGN_IN, 405, 405, 405, 405],
 }
 
 
