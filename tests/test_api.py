@@ -500,6 +500,17 @@ def test_the_header_menu_links_to_the_token_page(world, client):
     assert 'href="/api-tokens/"' in client.get("/dashboard/").content.decode()
 
 
+def test_a_superuser_lists_and_revokes_tokens_in_the_admin(world, client, superuser):
+    client.force_login(superuser)
+    listing = client.get("/admin/api/apitoken/")
+    assert listing.status_code == 200 and "manager.a@example.org" in listing.content.decode()
+    assert client.get("/admin/api/apitoken/add/").status_code == 403
+    token = world["users"]["manager"].api_tokens.get(name="test")
+    client.post("/admin/api/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
+    assert get("/api/v1/homes/", world["manager"]).status_code == 401
+    assert AuditEntry.objects.filter(action="API token revoked", user=superuser).count() == 1
+
+
 # ---------------------------------------------------------------------------------------
 # create_api_token
 
