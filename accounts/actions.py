@@ -5,11 +5,12 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from .checks import run_check
 from .models import AuditEntry, CheckRun, MailboxLink, SharedMailbox, StaffAccount
-from .rules import london_today
+from .rules import date_problem, london_today
 
 HELPDESK_EMAIL = "helpdesk@nhs.net"
 
@@ -26,6 +27,8 @@ class DateForm(forms.Form):
         on = self.cleaned_data["on"]
         if on > london_today():
             raise ValidationError("The date cannot be in the future.")
+        if problem := date_problem(on):
+            raise ValidationError(f"The date {problem}.")
         return on
 
 
@@ -61,10 +64,17 @@ def mark_left(account: StaffAccount, user, data) -> str:
 
 
 def removal_requested(account: StaffAccount, user, data) -> str:
+    """Asking NHSmail to remove someone means they have left, from that day at the latest."""
     account.removal_requested_on = data["on"]
     account.removal_requested_by = user
-    account.save(update_fields=["removal_requested_on", "removal_requested_by"])
-    return f"Removal requested for {account.email} on {data['on']:%d %B %Y}."
+    if account.left_on is None or account.left_on > data["on"]:
+        account.left_on = data["on"]
+    account.save(update_fields=["removal_requested_on", "removal_requested_by", "left_on"])
+    return (
+        f"Removal requested for {account.email} on {data['on']:%d %B %Y}: it is off your "
+        "to-do list while NHSmail deals with it, and comes back if it is not done within "
+        f"{settings.REMOVAL_CHASE_DAYS} days."
+    )
 
 
 def seen_log_in(account: StaffAccount, user, data) -> str:

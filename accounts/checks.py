@@ -1,123 +1,201 @@
-"""The nightly check: set-based SQL that brings every account's state and every shared
-mailbox's risk up to date as of a date, writing only the rows that change.
+"""The check: set-based SQL that brings accounts' states and shared mailboxes' risks up to
+date as of a date, writing only the rows that change.
 
-A run is one transaction guarded by a lock, so two runs never overlap and a run that dies
-leaves the previous state whole. The rules themselves are in rules.py; the SQL here is
-their set-based twin (tests/test_rules.py proves they agree).
+Three shapes of the same statements:
+- national, incremental (the nightly default): every account is judged (states move with
+  the date), but only the mailboxes linked to an account whose state or activity changed,
+  and those a database trigger marked as touched since (links or mailboxes added, moved or
+  removed: PendingCheck), are recomputed, and only their homes re-ranked;
+- national, full (`check_inactivity --full`, weekly by beat): every mailbox and home;
+- scoped (`home=` after a manager's action, `home_ids=` after an import): the same
+  statements restricted to those homes' rows, the mailbox aggregate included.
+
+Locks. A national run holds NATIONAL_LOCK exclusively and is skipped when another national
+run holds it. Every run then takes ROWS_LOCK: national runs exclusively, scoped runs shared,
+both waiting at most a bounded time (LOCK_WAIT_S) rather than being skipped, so a manager's
+recheck waits for the nightly run to finish and then runs, and the nightly run waits for
+rechecks in progress (they take milliseconds). PostgreSQL: transaction-level advisory locks
+and `lock_timeout`; scoped runs also lock their homes' rows in id order, so two rechecks of
+one home run one after the other. SQLite: the same two locks as files under VAR_DIR (flock),
+the rows lock exclusive for every run since SQLite has one writer at a time anyway. A run
+that cannot get the rows lock in time is recorded as skipped with the reason.
+
+Each run is one transaction: a run that dies leaves the previous state whole. The rules are
+in rules.py; rulesql.py writes them as SQL.
 """
 
 import fcntl
+import json
 import logging
+import time
+from collections.abc import Iterable
 from contextlib import contextmanager
 from datetime import date
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from .models import CareHome, CheckRun, SharedMailbox, StaffAccount
-from .rules import GONE, KEEPS_MAILBOX_ALIVE, RISK_ORDER, AccountState, MailboxRisk, Thresholds
+from . import rulesql
+from .models import CareHome, CheckRun, PendingCheck, SharedMailbox, StaffAccount
+from .rules import AccountState, MailboxRisk, Thresholds
 
 log = logging.getLogger(__name__)
 
-LOCK_KEY = 0x4E48534D  # "NHSM": the advisory lock id of the nightly check
+NATIONAL_LOCK = 0x4E48534D  # "NHSM": one national run at a time
+ROWS_LOCK = 0x4E48534E  # national runs exclusive, scoped runs shared
+LOCK_WAIT_S = 20
 
 HOMES = CareHome._meta.db_table
 ACCOUNTS = StaffAccount._meta.db_table
 MAILBOXES = SharedMailbox._meta.db_table
+PENDING = PendingCheck._meta.db_table
 LINKS = "accounts_mailboxlink"
 CHANGES = "accounts_statechange"
+TEMP_TABLES = ("check_pending", "check_account_changes", "check_mailboxes", "check_mailbox_changes")
 
 
-# rules.activity_date, in SQL: reported activity (or first recorded), or a later vouched log-in.
-ACTIVITY = """CASE WHEN a.attested_on > COALESCE(a.last_activity_date, a.first_recorded)
-    THEN a.attested_on ELSE COALESCE(a.last_activity_date, a.first_recorded) END"""
+class CheckBusy(Exception):
+    """The rows lock was not free within LOCK_WAIT_S."""
 
 
-def _in(values) -> str:
-    return ", ".join(f"'{v}'" for v in values)
+class Scope:
+    """Which rows a run judges: every home (national) or some homes (scoped)."""
+
+    def __init__(self, home_ids: Iterable[int] | None, full: bool):
+        self.home_ids = None if home_ids is None else sorted(set(home_ids))
+        self.full = full and self.home_ids is None
+        self.pg = connection.vendor == "postgresql"
+
+    @property
+    def national(self) -> bool:
+        return self.home_ids is None
+
+    def param(self):
+        if self.national:
+            return None
+        return self.home_ids if self.pg else json.dumps(self.home_ids)
+
+    def homes(self, column: str) -> str:
+        """A condition on a home id column: true for this run's homes."""
+        if self.national:
+            return "TRUE" if self.pg else "1"
+        if self.pg:
+            return f"{column} = ANY(%(homes)s)"
+        return f"{column} IN (SELECT value FROM json_each(%(homes)s))"
 
 
-def _plus_days(column: str, days: int) -> str:
-    """Date arithmetic differs by database; days is an int from settings, never user input."""
-    if connection.vendor == "postgresql":
-        return f"({column} + {int(days)})"
-    return f"date({column}, '+{int(days)} days')"
+def _account_changes(scope: Scope, days: int) -> list[tuple[str, str | None]]:
+    """Every account of the scope is judged; the rows whose state or disable date must
+    change go to check_account_changes. On PostgreSQL the same scan counts accounts by
+    their new state (the run's totals), instead of a second pass over the table."""
+    vendor = connection.vendor
+    judged = f"""SELECT a.id, a.state AS old_state, a.disable_date AS old_disable,
+            {rulesql.account_state("a")} AS new_state,
+            {rulesql.plus_days(vendor, rulesql.activity("a"), days)} AS new_disable
+        FROM {ACCOUNTS} a WHERE {scope.homes("a.home_id")}"""
+    changed = "new_state IS DISTINCT FROM old_state OR new_disable IS DISTINCT FROM old_disable"
+    if vendor != "postgresql":
+        return [
+            (
+                f"""CREATE TEMPORARY TABLE check_account_changes AS
+                SELECT id, old_state, new_state, new_disable FROM ({judged}) s WHERE {changed}""",
+                "check_account_changes",
+            )
+        ]
+    return [
+        (
+            """CREATE TEMPORARY TABLE check_account_changes (
+                id integer, old_state varchar(10), new_state varchar(10), new_disable date)""",
+            None,
+        ),
+        (
+            f"""WITH s AS ({judged}),
+                ins AS (INSERT INTO check_account_changes
+                    SELECT id, old_state, new_state, new_disable FROM s WHERE {changed})
+                SELECT new_state, COUNT(*) FROM s GROUP BY new_state""",
+            "check_account_changes",
+        ),
+    ]
 
 
-def _account_sql(days: int, scope: str = "") -> str:
-    """One pass over accounts: the rows whose state or disable date must change."""
-    return f"""
-        CREATE TEMPORARY TABLE check_account_changes AS
-        SELECT id, old_state, new_state, new_disable FROM (
-            SELECT a.id, a.state AS old_state, a.disable_date AS old_disable,
-                CASE
-                    WHEN a.left_on IS NOT NULL AND a.left_on <= %(as_of)s THEN 'left'
-                    WHEN a.reported_status = 'deleted' THEN 'deleted'
-                    WHEN a.reported_status = 'disabled' THEN 'disabled'
-                    WHEN {ACTIVITY} <= %(inactive_before)s THEN 'inactive'
-                    WHEN {ACTIVITY} <= %(at_risk_before)s THEN 'at_risk'
-                    ELSE 'active'
-                END AS new_state,
-                {_plus_days(ACTIVITY, days)} AS new_disable
-            FROM {ACCOUNTS} a {scope and f"WHERE a.{scope}"}
-        ) s
-        WHERE new_state IS DISTINCT FROM old_state OR new_disable IS DISTINCT FROM old_disable
-    """
+def _mailbox_set(scope: Scope) -> str:
+    """The mailboxes to recompute (not used by a full run, which takes them all)."""
+    parts = [
+        f"""SELECT l.mailbox_id FROM check_account_changes c
+            JOIN {LINKS} l ON l.account_id = c.id"""
+    ]
+    if scope.national:
+        parts.append("SELECT mailbox_id FROM check_pending WHERE mailbox_id IS NOT NULL")
+    else:
+        parts.append(f"SELECT id FROM {MAILBOXES} WHERE {scope.homes('home_id')}")
+    return "CREATE TEMPORARY TABLE check_mailboxes AS SELECT DISTINCT mailbox_id AS id FROM (" + (
+        " UNION ALL ".join(parts) + ") u"
+    )
 
 
-def _mailbox_sql(days: int, scope: str = "") -> str:
-    """One pass over mailboxes and their links: the rows whose risk, alive count or
-    forecast must change."""
-    alive, gone = _in(KEEPS_MAILBOX_ALIVE), _in(GONE)
+def _mailbox_changes(scope: Scope, days: int) -> str:
+    """The mailboxes of the set whose risk, alive count or forecast must change; the
+    aggregate reads only the links of those mailboxes."""
+    alive = rulesql.keeps_alive("a.state")
+    if scope.full:
+        mailboxes, links = f"{MAILBOXES} m", f"{LINKS} l"
+    else:
+        mailboxes = f"check_mailboxes t JOIN {MAILBOXES} m ON m.id = t.id"
+        links = f"check_mailboxes t JOIN {LINKS} l ON l.mailbox_id = t.id"
     return f"""
         CREATE TEMPORARY TABLE check_mailbox_changes AS
-        SELECT id, old_risk, new_risk, old_alive, new_alive, new_forecast FROM (
-            SELECT m.id, m.risk AS old_risk, m.alive_accounts AS old_alive,
+        SELECT id, home_id, old_risk, new_risk, old_alive, new_alive, new_forecast FROM (
+            SELECT m.id, m.home_id, m.risk AS old_risk, m.alive_accounts AS old_alive,
                 m.forecast_date AS old_forecast,
-                CASE
-                    WHEN COALESCE(agg.reachable, 0) = 0 THEN 'orphaned'
-                    WHEN COALESCE(agg.alive, 0) = 0 THEN 'at_risk'
-                    WHEN agg.alive = 1 THEN 'single_user'
-                    ELSE 'healthy'
-                END AS new_risk,
+                {rulesql.mailbox_risk("agg.alive", "agg.reachable")} AS new_risk,
                 COALESCE(agg.alive, 0) AS new_alive,
-                {_plus_days("agg.latest_alive", days)} AS new_forecast
-            FROM {MAILBOXES} m
+                {rulesql.plus_days(connection.vendor, "agg.latest_alive", days)} AS new_forecast
+            FROM {mailboxes}
             LEFT JOIN (
                 SELECT l.mailbox_id,
-                    SUM(CASE WHEN a.state IN ({alive}) THEN 1 ELSE 0 END) AS alive,
-                    SUM(CASE WHEN a.state IN ({gone}) THEN 0 ELSE 1 END) AS reachable,
-                    MAX(CASE WHEN a.state IN ({alive}) THEN {ACTIVITY} END) AS latest_alive
-                FROM {LINKS} l JOIN {ACCOUNTS} a ON a.id = l.account_id
+                    SUM(CASE WHEN {alive} THEN 1 ELSE 0 END) AS alive,
+                    SUM(CASE WHEN {rulesql.is_gone("a.state")} THEN 0 ELSE 1 END) AS reachable,
+                    MAX(CASE WHEN {alive} THEN {rulesql.activity("a")} END) AS latest_alive
+                FROM {links} JOIN {ACCOUNTS} a ON a.id = l.account_id
                 GROUP BY l.mailbox_id
             ) agg ON agg.mailbox_id = m.id
-            {scope and f"WHERE m.{scope}"}
         ) s
         WHERE new_risk IS DISTINCT FROM old_risk OR new_alive IS DISTINCT FROM old_alive
             OR new_forecast IS DISTINCT FROM old_forecast
     """
 
 
-def _homes_sql(scope: str) -> str:
-    """Each home's worst mailbox risk and soonest forecast, written where they change."""
-    rank = " ".join(f"WHEN '{risk.value}' THEN {n}" for n, risk in enumerate(RISK_ORDER))
+def _homes_sql(scope: Scope) -> str:
+    """Each home's worst mailbox risk and soonest forecast, written where they change: every
+    home (full), or the homes of the recomputed mailboxes, of the scope and of mailboxes
+    added, moved or removed."""
+    if scope.full:
+        which = ""
+    else:
+        homes = [f"SELECT m.home_id FROM check_mailboxes t JOIN {MAILBOXES} m ON m.id = t.id"]
+        if scope.national:
+            homes.append("SELECT home_id FROM check_pending WHERE home_id IS NOT NULL")
+        else:
+            homes.append(f"SELECT id FROM {HOMES} WHERE {scope.homes('id')}")
+        which = "WHERE c.id IN (" + " UNION ".join(homes) + ")"
     return f"""
         UPDATE {HOMES} AS h SET risk_rank = s.risk_rank, soonest_forecast = s.forecast
         FROM (
-            SELECT c.id, COALESCE(MIN(CASE m.risk {rank} END), {len(RISK_ORDER)}) AS risk_rank,
+            SELECT c.id, COALESCE(MIN({rulesql.risk_rank("m.risk")}), {rulesql.UNCHECKED_RANK})
+                    AS risk_rank,
                 MIN(m.forecast_date) AS forecast
             FROM {HOMES} c LEFT JOIN {MAILBOXES} m ON m.home_id = c.id
-            {scope and "WHERE c.id = %(home)s"}
+            {which}
             GROUP BY c.id
         ) s
         WHERE h.id = s.id AND (h.risk_rank IS DISTINCT FROM s.risk_rank
             OR h.soonest_forecast IS DISTINCT FROM s.forecast)"""
 
 
-def _statements(days: int, scope: str = "") -> list[str]:
-    """The statements after the two change tables exist: events, then the writes."""
+def _statements(scope: Scope, days: int) -> list[tuple[str, str | None]]:
+    """Everything after the account changes are known: events, then the writes."""
     if connection.vendor == "postgresql":
         update_accounts = f"""
             UPDATE {ACCOUNTS} a SET state = c.new_state, disable_date = c.new_disable,
@@ -138,12 +216,13 @@ def _statements(days: int, scope: str = "") -> list[str]:
             UPDATE {MAILBOXES} SET risk = c.new_risk, alive_accounts = c.new_alive,
                 forecast_date = c.new_forecast, checked_at = %(now)s
             FROM check_mailbox_changes c WHERE {MAILBOXES}.id = c.id"""
-    return [
+    steps = [
         f"""INSERT INTO {CHANGES} (run_id, as_of, account_id, mailbox_id, from_value, to_value)
             SELECT %(run)s, %(as_of)s, id, NULL, COALESCE(old_state, ''), new_state
             FROM check_account_changes WHERE new_state IS DISTINCT FROM old_state""",
         update_accounts,
-        _mailbox_sql(days, scope),
+        *([] if scope.full else [(_mailbox_set(scope), "check_mailboxes")]),
+        (_mailbox_changes(scope, days), "check_mailbox_changes"),
         f"""INSERT INTO {CHANGES} (run_id, as_of, account_id, mailbox_id, from_value, to_value)
             SELECT %(run)s, %(as_of)s, NULL, id, COALESCE(old_risk, ''), new_risk
             FROM check_mailbox_changes WHERE new_risk IS DISTINCT FROM old_risk""",
@@ -152,78 +231,159 @@ def _statements(days: int, scope: str = "") -> list[str]:
             WHERE new_alive IS DISTINCT FROM old_alive""",
         update_mailboxes,
         _homes_sql(scope),
+        *(
+            [f"DELETE FROM {PENDING} WHERE id IN (SELECT id FROM check_pending)"]
+            if scope.national
+            else []
+        ),
     ]
+    return [step if isinstance(step, tuple) else (step, None) for step in steps]
 
 
 @contextmanager
-def _exclusive():
-    """Yields True when this run holds the check's lock, False when another run does.
-    Must be entered inside the run's transaction."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [LOCK_KEY])
-            yield cursor.fetchone()[0]
-        return
-    # SQLite: an OS file lock beside the database works across processes.
-    with open(settings.VAR_DIR / "check_inactivity.lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
+def _file_lock(name: str, mode: int, wait: float | None):
+    """An OS file lock beside the SQLite database (works across processes). Yields False
+    when `wait` is None and the lock is held; raises CheckBusy when waiting runs out."""
+    with open(settings.VAR_DIR / name, "w") as handle:
+        deadline = time.monotonic() + (wait or 0)
+        while True:
+            try:
+                fcntl.flock(handle, mode | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if wait is None:
+                    yield False
+                    return
+                if time.monotonic() > deadline:
+                    raise CheckBusy(f"waited {wait} s for another check to finish") from None
+                time.sleep(0.05)
         try:
             yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _apply(run: CheckRun, thresholds: Thresholds, home_id: int | None = None) -> None:
-    """The set-based check: a fixed handful of statements whatever the number of rows."""
-    now = timezone.now()
-    params = {
-        "as_of": run.as_of,
-        "inactive_before": thresholds.inactive_on_or_before(run.as_of),
-        "at_risk_before": thresholds.at_risk_on_or_before(run.as_of),
-        "run": run.pk,
-        "now": now,
-        "home": home_id,
-    }
-    scope = "home_id = %(home)s" if home_id else ""
+@contextmanager
+def _locked(scope: Scope):
+    """Yields False when another national run holds the national lock (this national run
+    is then skipped); otherwise holds the locks for the transaction it is entered in."""
+    if connection.vendor != "postgresql":
+        if scope.national:
+            with _file_lock("check_inactivity.lock", fcntl.LOCK_EX, None) as acquired:
+                if not acquired:
+                    yield False
+                    return
+                with _file_lock("check_rows.lock", fcntl.LOCK_EX, LOCK_WAIT_S):
+                    yield True
+        else:
+            with _file_lock("check_rows.lock", fcntl.LOCK_EX, LOCK_WAIT_S):
+                yield True
+        return
     with connection.cursor() as cursor:
-        for table in ("check_account_changes", "check_mailbox_changes"):
-            cursor.execute(f"DROP TABLE IF EXISTS {table}")
-        days = thresholds.inactivity_days
-        for sql in [_account_sql(days, scope), *_statements(days, scope)]:
-            cursor.execute(sql, params)
-            if sql.lstrip().startswith("CREATE TEMPORARY TABLE"):
-                table = sql.split()[3]
-                if connection.vendor != "postgresql":
-                    # SQLite joins an UPDATE ... FROM by looking rows up: give it an index.
-                    cursor.execute(f"CREATE INDEX {table}_id ON {table} (id)")
-                # Without statistics the planner takes the change table for tiny and joins
-                # it row by row; with them it hashes, which is what a million changes need.
-                cursor.execute(f"ANALYZE {table}")
+        if scope.national:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [NATIONAL_LOCK])
+            if not cursor.fetchone()[0]:
+                yield False
+                return
+        cursor.execute(f"SET LOCAL lock_timeout = '{int(LOCK_WAIT_S * 1000)}ms'")
+        try:
+            if scope.national:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROWS_LOCK])
+            else:
+                cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [ROWS_LOCK])
+                cursor.execute(
+                    f"SELECT id FROM {HOMES} WHERE {scope.homes('id')} ORDER BY id FOR UPDATE",
+                    {"homes": scope.param()},
+                )
+        except OperationalError as exc:
+            cause = exc.__cause__  # psycopg names the code sqlstate, psycopg2 pgcode
+            if getattr(cause, "sqlstate", getattr(cause, "pgcode", None)) == "55P03":
+                raise CheckBusy(f"waited {LOCK_WAIT_S} s for another check to finish") from exc
+            raise
+        if scope.national:
+            cursor.execute("SET LOCAL lock_timeout = 0")
+    yield True
+
+
+def _settings_for_big_statements(cursor) -> None:
+    """PostgreSQL settings for this transaction only (figures in bench/check.py's notes)."""
+    cursor.execute("SET LOCAL work_mem = '256MB'")
+    cursor.execute("SET LOCAL jit = off")
+
+
+RECOVERED_FROM = (AccountState.INACTIVE, AccountState.AT_RISK)
+# A national run where more than this share of accounts changed recomputes everything:
+# cheaper than collecting the mailboxes of a million changes (a first run, a long gap).
+FULL_WHEN_CHANGED = 0.2
+
+
+def _execute(cursor, steps, params) -> list | None:
+    """Runs (sql, table) steps; a named table was just filled: index it on SQLite (which
+    joins an UPDATE ... FROM by looking rows up) and analyse it (without statistics the
+    planner takes it for tiny and joins row by row; a million changes need a hash join).
+    Returns the rows of the last step that returned any."""
+    rows = None
+    for sql, table in steps:
+        cursor.execute(sql, params)
+        if cursor.description is not None:
+            rows = cursor.fetchall()
+        if table:
+            if connection.vendor != "postgresql":
+                cursor.execute(f"CREATE INDEX {table}_id ON {table} (id)")
+            cursor.execute(f"ANALYZE {table}")
+    return rows
+
+
+def _apply(run: CheckRun, thresholds: Thresholds, scope: Scope) -> None:
+    """The set-based check: a fixed handful of statements whatever the number of rows."""
+    params = {
+        **rulesql.params(run.as_of, thresholds),
+        "run": run.pk,
+        "now": timezone.now(),
+        "homes": scope.param(),
+    }
+    days = thresholds.inactivity_days
+    by_state = None
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            _settings_for_big_statements(cursor)
+        if scope.national:
+            # What the triggers marked so far; only these rows are deleted at the end, so a
+            # mark made while this run works waits for the next run.
+            cursor.execute(f"CREATE TEMPORARY TABLE check_pending AS SELECT * FROM {PENDING}")
+        counted = _execute(cursor, _account_changes(scope, days), params)
+        if counted is not None:
+            by_state = dict(counted)
         cursor.execute(
-            """SELECT
-                SUM(CASE WHEN new_state = 'inactive' AND old_state IS DISTINCT FROM 'inactive'
+            f"""SELECT
+                SUM(CASE WHEN new_state = {rulesql.literal(AccountState.INACTIVE)}
+                    AND old_state IS DISTINCT FROM {rulesql.literal(AccountState.INACTIVE)}
                     THEN 1 ELSE 0 END),
-                SUM(CASE WHEN new_state = 'active' AND old_state IN ('inactive', 'at_risk')
-                    THEN 1 ELSE 0 END),
-                SUM(CASE WHEN new_state IS DISTINCT FROM old_state THEN 1 ELSE 0 END)
+                SUM(CASE WHEN new_state = {rulesql.literal(AccountState.ACTIVE)}
+                    AND old_state IN ({rulesql.in_list(RECOVERED_FROM)}) THEN 1 ELSE 0 END),
+                SUM(CASE WHEN new_state IS DISTINCT FROM old_state THEN 1 ELSE 0 END),
+                COUNT(*)
             FROM check_account_changes"""
         )
-        flagged, recovered, account_events = cursor.fetchone()
+        flagged, recovered, account_events, changed = cursor.fetchone()
+        if scope.national and by_state and changed > FULL_WHEN_CHANGED * sum(by_state.values()):
+            scope.full = True
+        _execute(cursor, _statements(scope, days), params)
         cursor.execute(
             "SELECT COUNT(*) FROM check_mailbox_changes WHERE new_risk IS DISTINCT FROM old_risk"
         )
         mailbox_events = cursor.fetchone()[0]
-        for table in ("check_account_changes", "check_mailbox_changes"):
-            cursor.execute(f"DROP TABLE {table}")
+        # A failed run's tables went with its transaction; these go before the next run.
+        for table in TEMP_TABLES:
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
     accounts, mailboxes = StaffAccount.objects.all(), SharedMailbox.objects.all()
-    if home_id:
-        accounts, mailboxes = accounts.filter(home_id=home_id), mailboxes.filter(home_id=home_id)
-    by_state = dict(accounts.values_list("state").annotate(n=Count("id")).order_by())
+    if not scope.national:
+        accounts = accounts.filter(home_id__in=scope.home_ids)
+        mailboxes = mailboxes.filter(home_id__in=scope.home_ids)
+    if by_state is None:
+        by_state = dict(accounts.values_list("state").annotate(n=Count("id")).order_by())
     by_risk = dict(mailboxes.values_list("risk").annotate(n=Count("id")).order_by())
+    run.full = scope.full
     run.checked = sum(by_state.values())
     run.newly_flagged = flagged or 0
     run.recovered = recovered or 0
@@ -232,21 +392,56 @@ def _apply(run: CheckRun, thresholds: Thresholds, home_id: int | None = None) ->
     run.mailboxes_by_risk = {r.value: by_risk.get(r.value, 0) for r in MailboxRisk}
 
 
-def run_check(as_of: date, trigger: str = CheckRun.Trigger.COMMAND, home=None) -> CheckRun:
+def _mark_checked(run: CheckRun, scope: Scope) -> None:
+    """The homes this run judged now count their figures from its date."""
+    homes = CareHome.objects.all()
+    if not scope.national:
+        homes = homes.filter(pk__in=scope.home_ids)
+    homes.exclude(checked_as_of=run.as_of).update(checked_as_of=run.as_of)
+
+
+def run_check(
+    as_of: date,
+    trigger: str = CheckRun.Trigger.COMMAND,
+    home=None,
+    home_ids: Iterable[int] | None = None,
+    full: bool = False,
+) -> CheckRun:
     """Run the check as of a London date and return its run record (ok, failed or skipped).
-    With a home, only that home's accounts and mailboxes are brought up to date (after a
-    manager's action), recorded as a run of its own."""
-    run = CheckRun.objects.create(as_of=as_of, trigger=trigger, home=home)
+
+    Without `home` or `home_ids`, every home (incremental unless `full`). With `home` (one
+    CareHome, after a manager's action, recorded on the run) or `home_ids` (after an
+    import), only those homes' accounts, mailboxes and ranks, and only their events and
+    counts. A scoped run is never skipped because the nightly run is working: it waits for
+    it (see the module's notes on locks)."""
+    if home is not None:
+        home_ids = [home.pk, *(home_ids or [])]
+    scope = Scope(home_ids, full)
+    run = CheckRun.objects.create(
+        as_of=as_of,
+        trigger=trigger,
+        home=home,
+        scope_homes=None if scope.national else len(scope.home_ids),
+        full=scope.full,
+    )
     thresholds = Thresholds.from_settings()
     try:
-        with transaction.atomic(), _exclusive() as acquired:
+        with transaction.atomic(), _locked(scope) as acquired:
             if acquired:
-                _apply(run, thresholds)
+                _apply(run, thresholds, scope)
+                _mark_checked(run, scope)
                 run.outcome = CheckRun.Outcome.OK
             else:
                 run.outcome = CheckRun.Outcome.SKIPPED
+                run.error = "another national check held the lock"
             run.finished_at = timezone.now()
             run.save()
+    except CheckBusy as exc:
+        log.warning("check as of %s not run: %s", as_of, exc)
+        CheckRun.objects.filter(pk=run.pk).update(
+            outcome=CheckRun.Outcome.SKIPPED, error=str(exc), finished_at=timezone.now()
+        )
+        run.refresh_from_db()
     except Exception as exc:  # the run record must say why it failed, then the caller hears it
         log.exception("check as of %s failed", as_of)
         CheckRun.objects.filter(pk=run.pk).update(

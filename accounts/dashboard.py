@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.db.models import Count, F, Prefetch, Q
 
 from . import rules
@@ -113,19 +114,64 @@ def ranked_homes(homes):
 
 @dataclass
 class HomeSummary:
+    """What one home must do, written once: cards, home page, digest and alerts read it.
+
+    A leaver moves from `leavers` (ask NHSmail to remove them) to `waiting` (removal
+    requested, waiting for NHSmail) to gone (the report says deleted); a request still not
+    done after REMOVAL_CHASE_DAYS comes back as `chase_removal`. A disabled account linked
+    to a mailbox nobody active can open is the quickest way back in: `reactivate`."""
+
     home: object
     mailboxes: list
     counts: dict = field(default_factory=dict)
     to_chase: list = field(default_factory=list)
     leavers: list = field(default_factory=list)
+    waiting: list = field(default_factory=list)
+    chase_removal: list = field(default_factory=list)
+    reactivate: list = field(default_factory=list)
 
     @property
     def worst_risk(self):
         return self.home.worst_risk
 
     @property
+    def as_of(self) -> date | None:
+        return self.home.checked_as_of
+
+    @property
+    def chase_days(self) -> int:
+        return settings.REMOVAL_CHASE_DAYS
+
+    @property
     def needs_helpdesk(self) -> bool:
-        return self.worst_risk in (MailboxRisk.ORPHANED, MailboxRisk.AT_RISK)
+        return self.worst_risk in rules.NEEDS_HELPDESK
+
+    @property
+    def needs_action(self) -> bool:
+        risky = any(m.risk and m.risk != MailboxRisk.HEALTHY for m in self.mailboxes)
+        return bool(risky or self.to_chase or self.leavers or self.chase_removal or self.reactivate)
+
+
+def _attention():
+    """The accounts some list of HomeSummary holds."""
+    return (
+        Q(state__in=[AccountState.AT_RISK, AccountState.INACTIVE], removal_requested_on=None)
+        | (Q(state=AccountState.LEFT) & ~Q(reported_status=rules.ReportedStatus.DELETED))
+        | Q(state=AccountState.DISABLED, mailboxes__risk__in=rules.NEEDS_HELPDESK)
+    )
+
+
+def _file(summary: HomeSummary, account) -> None:
+    if account.state == AccountState.DISABLED:
+        summary.reactivate.append(account)
+    elif account.state != AccountState.LEFT:
+        summary.to_chase.append(account)
+    elif account.removal_requested_on is None:
+        summary.leavers.append(account)
+    elif account.removal_overdue:
+        summary.chase_removal.append(account)
+    else:
+        summary.waiting.append(account)
 
 
 def summaries(homes) -> list[HomeSummary]:
@@ -146,32 +192,36 @@ def summaries(homes) -> list[HomeSummary]:
         counts[home_id][state] = n
     attention = (
         StaffAccount.objects.filter(home__in=by_id)
-        .filter(
-            Q(state__in=[AccountState.AT_RISK, AccountState.INACTIVE])
-            | Q(state=AccountState.LEFT, links__isnull=False)
-        )
+        .filter(_attention())
+        .select_related("removal_requested_by")
         .distinct()
         .order_by("disable_date", "email")
     )
     for account in attention:
         summary = by_id[account.home_id]
-        (summary.leavers if account.state == AccountState.LEFT else summary.to_chase).append(
-            account
-        )
+        account.home = summary.home
+        _file(summary, account)
     for home_id, summary in by_id.items():
         summary.counts = {s.value: counts[home_id].get(s.value, 0) for s in AccountState}
     return sorted(by_id.values(), key=lambda s: (s.home.risk_rank, s.home.ods_code))
 
 
-def home_accounts(home, as_of: date):
+def home_accounts(home):
+    """A home's accounts, each with its figures as of the date its state was judged."""
     accounts = list(
         StaffAccount.objects.filter(home=home)
+        .select_related("removal_requested_by")
         .prefetch_related(Prefetch("mailboxes", queryset=SharedMailbox.objects.order_by("email")))
         .order_by("email")
     )
     for account in accounts:
-        account.days = rules.days_inactive(account.activity_on, as_of)
-        account.days_left = (account.disable_date - as_of).days if account.disable_date else None
+        account.home = home
+        account.days = account.days_inactive
+        account.days_left = (
+            (account.disable_date - home.checked_as_of).days
+            if account.disable_date and home.checked_as_of
+            else None
+        )
     return accounts
 
 

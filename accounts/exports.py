@@ -1,4 +1,7 @@
-"""The result of the last check as rows: one code path for export_hygiene and downloads."""
+"""The result of the last check as rows: one code path for export_hygiene and downloads.
+
+Every figure of a row counts from one date, the row's `as_of`: the date its home was last
+judged (CareHome.checked_as_of), the same date the state beside it was set as of."""
 
 import csv
 import json
@@ -6,7 +9,7 @@ from collections.abc import Iterator
 from datetime import date
 
 from .models import CareHome, SharedMailbox, StaffAccount
-from .rules import activity_date, days_inactive, london_today
+from .rules import activity_date, days_inactive
 
 ACCOUNT_COLUMNS = [
     "ods_code",
@@ -16,8 +19,9 @@ ACCOUNT_COLUMNS = [
     "last_activity",
     "days_inactive",
     "disable_date",
+    "as_of",
 ]
-MAILBOX_COLUMNS = ["ods_code", "email", "risk", "alive_accounts", "forecast_date"]
+MAILBOX_COLUMNS = ["ods_code", "email", "risk", "alive_accounts", "forecast_date", "as_of"]
 KINDS = {"accounts": ACCOUNT_COLUMNS, "mailboxes": MAILBOX_COLUMNS}
 
 
@@ -25,8 +29,7 @@ def _iso(value: date | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def account_rows(homes, as_of: date | None = None) -> Iterator[dict]:
-    as_of = as_of or london_today()
+def account_rows(homes) -> Iterator[dict]:
     rows = (
         StaffAccount.objects.filter(home__in=homes)
         .order_by("home__ods_code", "email")
@@ -37,18 +40,28 @@ def account_rows(homes, as_of: date | None = None) -> Iterator[dict]:
             "state",
             "last_activity_date",
             "first_recorded",
+            "attested_on",
             "disable_date",
+            "home__checked_as_of",
         )
     )
-    for ods, email, name, state, last_on, first_on, disable_on in rows.iterator(chunk_size=5000):
+    for ods, email, name, state, last_on, first_on, vouched_on, disable_on, as_of in rows.iterator(
+        chunk_size=5000
+    ):
+        judged = state is not None
         yield {
             "ods_code": ods,
             "email": email,
             "display_name": name,
             "state": state,
             "last_activity": _iso(last_on),
-            "days_inactive": days_inactive(activity_date(last_on, first_on), as_of),
+            "days_inactive": (
+                days_inactive(activity_date(last_on, first_on, vouched_on), as_of)
+                if judged
+                else None
+            ),
             "disable_date": _iso(disable_on),
+            "as_of": _iso(as_of) if judged else None,
         }
 
 
@@ -56,21 +69,29 @@ def mailbox_rows(homes) -> Iterator[dict]:
     rows = (
         SharedMailbox.objects.filter(home__in=homes)
         .order_by("home__ods_code", "email")
-        .values_list("home__ods_code", "email", "risk", "alive_accounts", "forecast_date")
+        .values_list(
+            "home__ods_code",
+            "email",
+            "risk",
+            "alive_accounts",
+            "forecast_date",
+            "home__checked_as_of",
+        )
     )
-    for ods, email, risk, alive, forecast in rows.iterator(chunk_size=5000):
+    for ods, email, risk, alive, forecast, as_of in rows.iterator(chunk_size=5000):
         yield {
             "ods_code": ods,
             "email": email,
             "risk": risk,
             "alive_accounts": alive,
             "forecast_date": _iso(forecast),
+            "as_of": _iso(as_of) if risk else None,
         }
 
 
-def rows_for(kind: str, homes=None, as_of: date | None = None) -> Iterator[dict]:
+def rows_for(kind: str, homes=None) -> Iterator[dict]:
     homes = CareHome.objects.all() if homes is None else homes
-    return account_rows(homes, as_of) if kind == "accounts" else mailbox_rows(homes)
+    return account_rows(homes) if kind == "accounts" else mailbox_rows(homes)
 
 
 class _Line:

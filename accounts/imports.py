@@ -8,6 +8,7 @@ and rolls back, so its counts are exact.
 """
 
 import csv
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,10 +19,11 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
 from . import bulk, csvfiles
-from .importspecs import LEAVER, SPECS, Spec
+from .importspecs import SPECS, Spec
 from .models import ImportRecord
 from .rules import london_today
 
+log = logging.getLogger(__name__)
 KEPT_ERRORS = 1000
 STAGE, LINKS, ERRORS = "import_stage", "import_links", "import_errors"
 
@@ -57,6 +59,9 @@ class ImportResult:
     columns: dict[str, str] = field(default_factory=dict)  # ours -> the file's header
     written: bool = False
     record_id: int | None = None
+    # The homes whose accounts or mailboxes the import touched (before or after it).
+    home_ids: set[int] = field(default_factory=set)
+    recheck_run_id: int | None = None
 
     def add_error(self, line: int, column: str, message: str) -> None:
         self.error_count += 1
@@ -135,7 +140,23 @@ def run_import(
         result.add_error(0, "database", f"the import stopped and wrote nothing ({exc})")
     record.finish(result)
     result.record_id = record.pk
+    if result.written and result.home_ids:
+        _recheck(result)
     return result
+
+
+def _recheck(result: ImportResult) -> None:
+    """Bring the touched homes up to date at once (as of today, the same rules as the
+    nightly check), as a run of its own; the import stands whatever the recheck does."""
+    from .checks import run_check
+    from .models import CheckRun
+
+    try:
+        run = run_check(london_today(), trigger=CheckRun.Trigger.IMPORT, home_ids=result.home_ids)
+    except Exception:  # recorded on the run as failed; the nightly check catches up
+        log.exception("recheck after import %s failed", result.record_id)
+        return
+    result.recheck_run_id = run.pk
 
 
 def _drop_staging() -> None:
@@ -293,12 +314,24 @@ def _check(spec: Spec, result: ImportResult) -> None:
 # Writing --------------------------------------------------------------------------------
 
 
+def _touched_homes(spec: Spec, cursor) -> set[int]:
+    """The homes of the staged rows: by their ODS codes, and for mailboxes and accounts the
+    homes their rows belong to now (an account that moves changes both homes)."""
+    sql = f"SELECT h.id FROM accounts_carehome h JOIN {STAGE} s ON s.ods_code = h.ods_code"
+    if spec.kind != "homes":
+        table = "accounts_sharedmailbox" if spec.kind == "mailboxes" else "accounts_staffaccount"
+        sql += f" UNION SELECT t.home_id FROM {table} t JOIN {STAGE} s ON s.email = t.email"
+    cursor.execute(sql)
+    return {home_id for (home_id,) in cursor.fetchall()}
+
+
 def _write(spec: Spec, result: ImportResult) -> None:
     params = {"today": _db_date(london_today())}
     writer = WRITERS[spec.kind](result.has_links_column)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM {STAGE}")
         staged = cursor.fetchone()[0]
+        result.home_ids |= _touched_homes(spec, cursor)
         for sql in writer.before:
             cursor.execute(sql, params)
         cursor.execute(writer.update, params)
@@ -312,6 +345,7 @@ def _write(spec: Spec, result: ImportResult) -> None:
         for sql in writer.links_added:
             cursor.execute(sql, params)
             result.links_added += cursor.rowcount
+        result.home_ids |= _touched_homes(spec, cursor)
 
 
 @dataclass
@@ -370,16 +404,12 @@ def _mailboxes_sql(_has_links: bool) -> Writer:
 
 
 def _accounts_sql(has_links: bool) -> Writer:
-    leaver = f"s.reported_status = '{LEAVER}'"
+    # A report's leaver is its reported status (left at any as-of date); a manager's "left
+    # on" date is kept apart in left_on.
     fields = [
         ("h.id", "t.home_id"),
         ("COALESCE(s.display_name, t.display_name)", "t.display_name"),
-        (
-            f"CASE WHEN {leaver} THEN t.reported_status "
-            "ELSE COALESCE(s.reported_status, t.reported_status) END",
-            "t.reported_status",
-        ),
-        (f"CASE WHEN {leaver} THEN COALESCE(t.left_on, %(today)s) ELSE t.left_on END", "t.left_on"),
+        ("COALESCE(s.reported_status, t.reported_status)", "t.reported_status"),
         ("COALESCE(s.last_activity, t.last_activity)", "t.last_activity"),
         ("COALESCE(s.last_activity_date, t.last_activity_date)", "t.last_activity_date"),
         ("COALESCE(s.first_recorded, t.first_recorded)", "t.first_recorded"),
@@ -391,8 +421,7 @@ def _accounts_sql(has_links: bool) -> Writer:
     insert = f"""INSERT INTO accounts_staffaccount (email, home_id, display_name,
             reported_status, left_on, last_activity, last_activity_date, first_recorded)
         SELECT s.email, h.id, COALESCE(s.display_name, ''),
-            CASE WHEN {leaver} THEN 'active' ELSE COALESCE(s.reported_status, 'active') END,
-            CASE WHEN {leaver} THEN %(today)s END,
+            COALESCE(s.reported_status, 'active'), NULL,
             s.last_activity, s.last_activity_date, COALESCE(s.first_recorded, %(today)s)
         FROM {STAGE} s JOIN accounts_carehome h ON h.ods_code = s.ods_code
         WHERE NOT EXISTS (SELECT 1 FROM accounts_staffaccount t WHERE t.email = s.email)"""

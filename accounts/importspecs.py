@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .csvfiles import header_key, parse_date, parse_moment
-from .rules import ReportedStatus, is_valid_ods_code, normalise_email, normalise_ods_code
+from .rules import (
+    ReportedStatus,
+    date_problem,
+    is_valid_ods_code,
+    normalise_email,
+    normalise_ods_code,
+)
 
 LEAVER = "leaver"
 STATUSES = {
@@ -62,6 +68,21 @@ def mailbox_list(text: str) -> tuple[str, ...]:
             if value not in found:
                 found.append(value)
     return tuple(found)
+
+
+def plausible(parse: Callable[[str], object]) -> Callable[[str], object]:
+    """A date reader that refuses dates no account can have (rules.date_problem). Parsing is
+    cached; the range is judged on every call, since "tomorrow" moves."""
+    cached = lru_cache(maxsize=65536)(parse)
+
+    def read(text: str):
+        value = cached(text)
+        on = value[1] if isinstance(value, tuple) else value
+        if on is not None and (problem := date_problem(on)):
+            raise ValueError(f"{text.strip()!r} {problem}")
+        return value
+
+    return read
 
 
 def text_field(max_length: int) -> Callable[[str], str | None]:
@@ -164,7 +185,7 @@ ACCOUNTS = Spec(
         Column("status", status, aliases=("Account Status", "User Status", "State")),
         Column(
             "last_activity",
-            lru_cache(maxsize=65536)(parse_moment),
+            plausible(parse_moment),
             aliases=(
                 "Last Activity",
                 "Last Activity Date",
@@ -178,7 +199,7 @@ ACCOUNTS = Spec(
         ),
         Column(
             "created",
-            lru_cache(maxsize=65536)(parse_date),
+            plausible(parse_date),
             aliases=(
                 "Created Date",
                 "Date Created",

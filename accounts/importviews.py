@@ -15,7 +15,7 @@ from .importspecs import SPECS
 from .models import AuditEntry, ImportRecord
 from .rules import normalise_ods_code
 from .scoping import admin_only, homes_for
-from .tasks import import_file
+from .tasks import check_upload, import_file
 
 SESSION_KEY = "uploads"
 
@@ -48,6 +48,15 @@ def import_new(request):
                 "name": form.cleaned_data["file"].name[:200],
             }
             request.session[SESSION_KEY] = uploads
+            args = (form.cleaned_data["kind"], str(importweb.upload_path(token)),
+                    request.user.pk, uploads[token]["name"])  # fmt: skip
+            if form.cleaned_data["file"].size > settings.IMPORT_BACKGROUND_BYTES:
+                try:
+                    check_upload.apply_async(args=args, retry=False)
+                except (BrokerError, OSError):
+                    importweb.check_upload(*args)
+            else:
+                importweb.check_upload(*args)
             return redirect("import_preview", token=token)
     else:
         form = ImportUploadForm()
@@ -57,13 +66,16 @@ def import_new(request):
 @login_required
 @admin_only
 def import_preview(request, token):
+    """A read of the dry run made when the file arrived: nothing is checked or written here."""
     pending, path = _pending(request, token)
-    result, rows = importweb.preview(pending["kind"], token, request.user, pending["name"])
+    record = importweb.checked(token, request.user)
+    if record is None:
+        return render(request, "accounts/import_checking.html", {"pending": pending})
     context = {
         "token": token,
         "pending": pending,
-        "result": result,
-        "rows": rows,
+        "result": record,
+        "rows": importweb.first_rows(token, record.encoding),
         "spec": SPECS[pending["kind"]],
         "form": ImportConfirmForm(),
         "background": path.stat().st_size > settings.IMPORT_BACKGROUND_BYTES,

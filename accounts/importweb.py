@@ -50,20 +50,35 @@ def _run(kind: str, path: Path, user, file_name: str, **options) -> ImportResult
     )
 
 
-def preview(kind: str, token: str, user: User, file_name: str) -> tuple[ImportResult, list]:
-    """A dry run of the whole file, plus its first rows as the file has them."""
-    path = upload_path(token)
-    result = _run(kind, path, user, file_name, dry_run=True)
-    rows = []
-    if result.encoding:
-        try:
-            for _, fields in csvfiles.rows(path, result.encoding):
-                rows.append(fields)
-                if len(rows) > PREVIEW_ROWS:
-                    break
-        except (csv.Error, UnicodeDecodeError):
-            rows = []
-    return result, rows
+def check_upload(kind: str, path: str, user_id: int, file_name: str) -> int:
+    """The dry run of a whole upload, done once when it arrives (in the worker for a large
+    file); its record is what the preview shows. Returns the record id."""
+    user = User.objects.filter(pk=user_id).first()
+    return _run(kind, Path(path), user, file_name, dry_run=True).record_id
+
+
+def checked(token: str, user: User) -> ImportRecord | None:
+    """The dry run of this user's upload, once it is done."""
+    return (
+        ImportRecord.objects.filter(token=token, user=user, outcome=ImportRecord.Outcome.DRY_RUN)
+        .order_by("-id")
+        .first()
+    )
+
+
+def first_rows(token: str, encoding: str) -> list[list[str]]:
+    """The upload's first rows as the file has them (read only)."""
+    path, rows = upload_path(token), []
+    if path is None or not encoding:
+        return rows
+    try:
+        for _, fields in csvfiles.rows(path, encoding):
+            rows.append(fields)
+            if len(rows) > PREVIEW_ROWS:
+                break
+    except (csv.Error, UnicodeDecodeError):
+        return []
+    return rows
 
 
 def import_upload(kind: str, path: str, user_id: int, skip_bad_rows: bool, file_name: str) -> int:

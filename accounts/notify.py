@@ -13,19 +13,18 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
 from . import dashboard
 from .models import CareHome, CheckRun, Notification, StaffAccount, StateChange, User
-from .rules import KEEPS_MAILBOX_ALIVE, MailboxRisk
+from .rules import KEEPS_MAILBOX_ALIVE, NEEDS_HELPDESK
 
 log = logging.getLogger(__name__)
 Kind = Notification.Kind
 CHECK_IN_SALT = "accounts.check-in"
-ALARMING = (MailboxRisk.AT_RISK, MailboxRisk.ORPHANED)
 
 
 def absolute(path: str) -> str:
@@ -37,10 +36,13 @@ def absolute(path: str) -> str:
 
 def plan_reminders(as_of: date) -> int:
     """Staff whose disable date is one of the reminder days away, and who still keep a
-    mailbox alive (active or at risk) and have not opted out."""
+    mailbox alive (active or at risk), have not opted out and are not being removed."""
     days_for = {as_of + timedelta(days=d): d for d in settings.REMINDER_DAYS}
     accounts = StaffAccount.objects.filter(
-        state__in=KEEPS_MAILBOX_ALIVE, reminders_opt_out=False, disable_date__in=days_for
+        state__in=KEEPS_MAILBOX_ALIVE,
+        reminders_opt_out=False,
+        removal_requested_on=None,
+        disable_date__in=days_for,
     ).only("id", "email", "disable_date")
     rows = [
         Notification(
@@ -59,7 +61,9 @@ def plan_reminders(as_of: date) -> int:
 def plan_alerts(run: CheckRun) -> int:
     """One email per admin naming the homes whose shared mailbox became at risk or
     orphaned in this run."""
-    changed = StateChange.objects.filter(run=run, mailbox__isnull=False, to_value__in=ALARMING)
+    changed = StateChange.objects.filter(
+        run=run, mailbox__isnull=False, to_value__in=NEEDS_HELPDESK
+    )
     home_ids = set(changed.values_list("mailbox__home_id", flat=True))
     if not home_ids:
         return 0
@@ -90,7 +94,7 @@ def plan_digests(as_of: date) -> int:
     rows = []
     managers = User.objects.filter(role=User.Role.MANAGER, is_active=True, digest_opt_out=False)
     for manager in managers.prefetch_related("homes"):
-        todo = [s for s in dashboard.summaries(manager.homes.all()) if _needs_action(s)]
+        todo = [s for s in dashboard.summaries(manager.homes.all()) if s.needs_action]
         if todo:
             rows.append(
                 Notification(
@@ -103,11 +107,6 @@ def plan_digests(as_of: date) -> int:
                 )
             )
     return _create(rows)
-
-
-def _needs_action(summary) -> bool:
-    risky = any(m.risk and m.risk != MailboxRisk.HEALTHY for m in summary.mailboxes)
-    return bool(risky or summary.to_chase or summary.leavers)
 
 
 def _create(rows: list[Notification]) -> int:
@@ -147,7 +146,7 @@ def render(notification: Notification) -> tuple[str, str]:
     elif notification.kind == Kind.DIGEST:
         context.update(
             summaries=[
-                s for s in dashboard.summaries(notification.user.homes.all()) if _needs_action(s)
+                s for s in dashboard.summaries(notification.user.homes.all()) if s.needs_action
             ],
             dashboard_url=absolute(reverse("dashboard")),
         )
@@ -164,21 +163,43 @@ def render(notification: Notification) -> tuple[str, str]:
 # Delivery ------------------------------------------------------------------------------
 
 
+# A claim older than this belongs to a delivery that died: the row is due again.
+CLAIM_TIMEOUT = timedelta(hours=1)
+
+
+def _claim(notification: Notification) -> bool:
+    """Compare-and-swap: only the delivery that moves the row from the state it read to
+    "sending" may send it."""
+    claimed = Notification.objects.filter(
+        pk=notification.pk, status=notification.status, attempts=notification.attempts
+    ).update(
+        status=Notification.Status.SENDING,
+        attempts=F("attempts") + 1,
+        claimed_at=timezone.now(),
+    )
+    notification.attempts += 1
+    return claimed == 1
+
+
 def deliver() -> Counter:
-    """Send everything pending or failed (up to the attempt limit); count the outcomes."""
+    """Send everything pending or failed (up to the attempt limit), each row claimed first
+    so that overlapping deliveries never send it twice; count the outcomes."""
     outcome = Counter()
+    Status = Notification.Status
     due = Notification.objects.filter(
-        Q(status=Notification.Status.PENDING)
-        | Q(status=Notification.Status.FAILED, attempts__lt=settings.NOTIFICATION_MAX_ATTEMPTS)
+        Q(status=Status.PENDING)
+        | Q(status=Status.FAILED, attempts__lt=settings.NOTIFICATION_MAX_ATTEMPTS)
+        | Q(status=Status.SENDING, claimed_at__lt=timezone.now() - CLAIM_TIMEOUT)
     ).select_related("account__home", "user")
     connection = get_connection()
     for notification in due.iterator(chunk_size=200):
+        if not _claim(notification):
+            continue
         text, html = render(notification)
         message = EmailMultiAlternatives(
             notification.subject, text, to=[notification.recipient], connection=connection
         )
         message.attach_alternative(html, "text/html")
-        notification.attempts += 1
         try:
             message.send()
         except Exception as exc:  # any transport failure: keep it for the next run

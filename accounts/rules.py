@@ -15,14 +15,18 @@ from django.db import models
 
 LONDON = ZoneInfo("Europe/London")
 ODS_CODE_RE = re.compile(r"^[A-Z0-9]{3,6}$")
+# No NHSmail account is older than this: an earlier date is a typo, as is one after tomorrow.
+EARLIEST_DATE = date(1990, 1, 1)
 
 
 class ReportedStatus(models.TextChoices):
-    """What the NHSmail report says about an account."""
+    """What the NHSmail report says about an account. A report's `leaver` means left at any
+    as-of date; a manager's "left on" date (StaffAccount.left_on) means left from that date."""
 
     ACTIVE = "active", "Active"
     DISABLED = "disabled", "Disabled"
     DELETED = "deleted", "Deleted"
+    LEAVER = "leaver", "Left (the report says so)"
 
 
 class AccountState(models.TextChoices):
@@ -45,6 +49,8 @@ class MailboxRisk(models.TextChoices):
 KEEPS_MAILBOX_ALIVE = (AccountState.ACTIVE, AccountState.AT_RISK)
 # A linked account in one of these states no longer counts as a way into the mailbox at all.
 GONE = (AccountState.LEFT, AccountState.DELETED)
+# A home with a mailbox at one of these risks must call the helpdesk.
+NEEDS_HELPDESK = (MailboxRisk.ORPHANED, MailboxRisk.AT_RISK)
 # Riskiest first: the order dashboards rank by.
 RISK_ORDER = (
     MailboxRisk.ORPHANED,
@@ -90,6 +96,16 @@ def london_today() -> date:
     return datetime.now(LONDON).date()
 
 
+def date_problem(on: date, today: date | None = None) -> str | None:
+    """Why a date given for an account (activity, creation, a manager's word) cannot be
+    true, or None. Tomorrow is allowed: a report's clock may be ahead of London's."""
+    if on < EARLIEST_DATE:
+        return f"is before {EARLIEST_DATE:%-d %B %Y}"
+    if on > (today or london_today()) + timedelta(days=1):
+        return "is in the future"
+    return None
+
+
 def london_date(moment: datetime | None) -> date | None:
     """The calendar date in London of an aware datetime (naive ones are taken as London time)."""
     if moment is None:
@@ -123,8 +139,9 @@ def account_state(
     as_of: date,
     thresholds: Thresholds,
 ) -> AccountState:
-    """First match wins: left, deleted, disabled, inactive, at_risk, active."""
-    if left_on is not None and left_on <= as_of:
+    """First match wins: left (the report says so, or a manager's date on or before as_of),
+    deleted, disabled, inactive, at_risk, active."""
+    if reported_status == ReportedStatus.LEAVER or (left_on is not None and left_on <= as_of):
         return AccountState.LEFT
     if reported_status == ReportedStatus.DELETED:
         return AccountState.DELETED

@@ -21,10 +21,12 @@ log = logging.getLogger(__name__)
     retry_backoff=60,
     max_retries=3,
 )
-def nightly_check(as_of: str | None = None, trigger: str = CheckRun.Trigger.BEAT) -> dict:
-    """The nightly check as a Celery task: returns the run's summary."""
+def nightly_check(
+    as_of: str | None = None, trigger: str = CheckRun.Trigger.BEAT, full: bool = False
+) -> dict:
+    """The nightly check as a Celery task (`full` weekly): returns the run's summary."""
     day = date.fromisoformat(as_of) if as_of else london_today()
-    run = run_check(day, trigger=trigger)
+    run = run_check(day, trigger=trigger, full=full)
     if run.outcome == CheckRun.Outcome.OK:
         try:
             notify_after_check.apply_async(args=[day.isoformat(), run.pk], retry=False)
@@ -53,6 +55,14 @@ def import_file(kind: str, path: str, user_id: int, skip_bad_rows: bool, file_na
     from .importweb import import_upload
 
     return import_upload(kind, path, user_id, skip_bad_rows, file_name)
+
+
+@shared_task(acks_late=True, time_limit=2 * 60 * 60)
+def check_upload(kind: str, path: str, user_id: int, file_name: str) -> int:
+    """The dry run of a large upload, in the worker; returns its record's id."""
+    from .importweb import check_upload as check
+
+    return check(kind, path, user_id, file_name)
 
 
 def queue_check(user) -> tuple[bool, str]:

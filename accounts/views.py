@@ -11,7 +11,7 @@ from carehome_portal.celery import app as celery_app
 
 from . import actions, dashboard
 from .models import AuditEntry, Region, StaffAccount
-from .rules import AccountState, MailboxRisk, london_today
+from .rules import AccountState, MailboxRisk
 from .scoping import admin_only, get_home_for_user, homes_for
 from .tasks import queue_check
 
@@ -92,11 +92,10 @@ def dashboard_csv(request):
 @login_required
 def home_detail(request, ods_code):
     home = get_home_for_user(request.user, ods_code)
-    as_of = london_today()
     summary = dashboard.summaries(homes_for(request.user).filter(pk=home.pk))[0]
     sort = request.GET.get("sort", "")
     sort = sort if sort in dashboard.SORTS else "disable"
-    accounts = dashboard.home_accounts(home, as_of)
+    accounts = dashboard.home_accounts(home)
     accounts.sort(key=dashboard.SORTS[sort][1])
     context = {
         "home": home,
@@ -104,7 +103,7 @@ def home_detail(request, ods_code):
         "accounts": accounts,
         "sort": sort,
         "sort_choices": [(key, label) for key, (label, _) in dashboard.SORTS.items()],
-        "as_of": as_of,
+        "as_of": home.checked_as_of,
         "last_run": dashboard.last_run(),
         "history": dashboard.home_history(accounts, summary.mailboxes),
         "charts": dashboard.alive_charts(home, summary.mailboxes),

@@ -21,6 +21,7 @@ def parse(description: str, default_rows: int, name: str) -> argparse.Namespace:
         "--sqlite", action="store_true", help="use a SQLite file under var/ instead of PostgreSQL"
     )
     args = parser.parse_args()
+    name = os.environ.get("BENCH_DB", name)  # two people benchmarking at once
     os.environ["DEBUG"] = "true"
     os.environ.pop("REDIS_URL", None)
     if args.sqlite:

@@ -194,6 +194,8 @@ if not 0 < WARNING_DAYS < INACTIVITY_DAYS:
 # Reminders go this many days before an account's disable date.
 REMINDER_DAYS = [int(d) for d in env.list("REMINDER_DAYS", default=["30", "14", "7", "1"])]
 CHECK_IN_LINK_DAYS = 14
+# A leaver's removal still not done this many days after it was asked for is chased.
+REMOVAL_CHASE_DAYS = env.int("REMOVAL_CHASE_DAYS", default=14)
 NOTIFICATION_MAX_ATTEMPTS = 5
 
 # Imports: files larger than this are refused before they are read.

@@ -1,5 +1,6 @@
 import csv
 import io
+from unittest import mock
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -7,6 +8,7 @@ from django.urls import reverse
 
 from accounts.checks import run_check
 from accounts.models import ImportRecord, StaffAccount
+from accounts.tasks import check_upload
 from tests.conftest import TODAY, make_account
 
 GOOD = b"Email Address,ODS Code,Display Name,Last Logon Time\namy@nhs.net,VM4Q7,Amy,01/06/2026 09:00\nbob@nhs.net,VM4Q7,Bob,\n"
@@ -132,3 +134,31 @@ def test_abandoned_uploads_are_cleared_after_a_day(client, admin_user, settings)
     client.force_login(admin_user)
     upload(client, GOOD)
     assert not stale.exists()
+
+
+def test_the_preview_is_a_read_of_the_check_made_at_upload(client, admin_user, rosewood):
+    client.force_login(admin_user)
+    page = upload(client, BAD)
+    assert ImportRecord.objects.filter(outcome="dry_run").count() == 1
+    for _ in range(3):
+        body = client.get(page.url).content.decode()
+        assert "line 3: ods_code" in body
+    assert ImportRecord.objects.count() == 1
+    # Another admin cannot read this upload's check.
+    other = type(admin_user).objects.create_user("other.admin@example.org", role="admin")
+    client.force_login(other)
+    assert client.get(page.url).status_code == 404
+
+
+def test_a_large_upload_is_checked_in_the_worker_then_previewed(
+    client, admin_user, rosewood, settings
+):
+    settings.IMPORT_BACKGROUND_BYTES = 10
+    client.force_login(admin_user)
+    with mock.patch("accounts.importviews.check_upload.apply_async") as queued:
+        page = upload(client, GOOD)
+    assert queued.called and not ImportRecord.objects.exists()
+    assert "Checking your file" in client.get(page.url).content.decode()
+    assert not ImportRecord.objects.exists()
+    check_upload(*queued.call_args.kwargs["args"])
+    assert "2 created, 0 updated" in client.get(page.url).content.decode()

@@ -92,7 +92,7 @@ def test_accounts_with_every_date_form_and_links(rosewood_boxes, write):
     assert accounts["amy@nhs.net"].last_activity_date == date(2026, 3, 29)
     assert accounts["ben@nhs.net"].reported_status == "disabled"
     assert accounts["ben@nhs.net"].first_recorded == date(2025, 2, 1)
-    assert accounts["cat@nhs.net"].left_on is not None
+    assert accounts["cat@nhs.net"].reported_status == "leaver"
     assert accounts["cat@nhs.net"].last_activity_date == date(2026, 7, 2)  # London date
     assert accounts["eve@nhs.net"].last_activity_date == date(2026, 3, 29)
     assert accounts["fay@nhs.net"].last_activity is None

@@ -185,3 +185,46 @@ def test_command_json_and_dry_run(rosewood, rosewood_mailbox):
     body = json.loads(out.getvalue())
     assert body["reminder"] == {"planned": 1, "sent": 1, "failed": 0}
     assert set(body) >= {"reminder", "digest", "alert", "as_of"}
+
+
+class ReentrantSMTP(EmailBackend):
+    """While sending its first message, another delivery runs (a manual send_notifications
+    overlapping the worker's)."""
+
+    def send_messages(self, messages):
+        if not getattr(ReentrantSMTP, "nested", False):
+            ReentrantSMTP.nested = True
+            from accounts.notify import deliver
+
+            deliver()
+        return super().send_messages(messages)
+
+
+def test_overlapping_deliveries_send_each_email_once(rosewood, rosewood_mailbox, settings):
+    for n, days in enumerate((30, 14, 7)):
+        reminder_in(days, rosewood, rosewood_mailbox, email=f"carer{n}@nhs.net")
+    run_check(TODAY)
+    settings.EMAIL_BACKEND = "tests.test_notify.ReentrantSMTP"
+    ReentrantSMTP.nested = False
+    send_notifications(TODAY, kinds=("reminder",))
+    assert sorted(m.to[0] for m in mail.outbox) == [
+        "carer0@nhs.net",
+        "carer1@nhs.net",
+        "carer2@nhs.net",
+    ]
+    assert set(Notification.objects.values_list("status", "attempts")) == {("sent", 1)}
+
+
+def test_a_claim_left_by_a_dead_delivery_is_sent_later(rosewood, rosewood_mailbox):
+    reminder_in(7, rosewood, rosewood_mailbox)
+    run_check(TODAY)
+    send_notifications(TODAY, kinds=("reminder",), dry_run=False)
+    mail.outbox.clear()
+    stuck = Notification.objects.get()
+    Notification.objects.filter(pk=stuck.pk).update(
+        status="sending", claimed_at=stuck.created_at - timedelta(hours=2), attempts=1
+    )
+    from accounts.notify import deliver
+
+    assert deliver()["reminder_sent"] == 1
+    assert len(mail.outbox) == 1

@@ -51,8 +51,14 @@ def rosewood_staff_minimal(rosewood, rosewood_mailbox):
 def test_beat_schedules_are_in_the_database_in_london_time(db):
     from django_celery_beat.models import PeriodicTask
 
-    task = PeriodicTask.objects.get(task="accounts.tasks.nightly_check")
+    task = PeriodicTask.objects.get(name="Nightly inactivity check")
     assert (task.crontab.hour, task.crontab.minute) == ("2", "30")
+    full = PeriodicTask.objects.get(name="Weekly full inactivity check")
+    assert (full.task, full.kwargs) == (
+        "accounts.tasks.nightly_check",
+        '{"trigger": "beat", "full": true}',
+    )
+    assert (full.crontab.day_of_week, full.crontab.hour) == ("0", "4")
     assert str(task.crontab.timezone) == "Europe/London"
     assert task.enabled
     digest = PeriodicTask.objects.get(task="accounts.tasks.weekly_digest")

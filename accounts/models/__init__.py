@@ -15,6 +15,7 @@ from .records import (
     ImportRecord,
     MailboxAliveChange,
     Notification,
+    PendingCheck,
     StateChange,
 )
 
@@ -27,6 +28,7 @@ __all__ = [
     "MailboxAliveChange",
     "MailboxLink",
     "Notification",
+    "PendingCheck",
     "Region",
     "SharedMailbox",
     "StaffAccount",

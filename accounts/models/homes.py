@@ -2,6 +2,7 @@
 Days inactive is never stored: it grows for everyone every night and is derived when read
 (rules.days_inactive)."""
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -61,7 +62,10 @@ class CareHome(models.Model):
     # homes is an index scan: the worst risk's place in rules.RISK_ORDER (len = unchecked).
     risk_rank = models.PositiveSmallIntegerField(db_default=len(rules.RISK_ORDER))
     soonest_forecast = models.DateField(null=True, blank=True)
-    history = HistoricalRecords(excluded_fields=["risk_rank", "soonest_forecast"])
+    # The date its accounts' states were last judged as of (the nightly check's date, or
+    # today after a recheck of this home): every figure shown for them counts from it.
+    checked_as_of = models.DateField(null=True, blank=True)
+    history = HistoricalRecords(excluded_fields=["risk_rank", "soonest_forecast", "checked_as_of"])
 
     objects = CareHomeQuerySet.as_manager()
 
@@ -174,8 +178,20 @@ class StaffAccount(models.Model):
     def activity_on(self):
         return rules.activity_date(self.last_activity_date, self.first_recorded, self.attested_on)
 
-    def days_inactive(self, as_of=None):
-        return rules.days_inactive(self.activity_on, as_of or rules.london_today())
+    @property
+    def removal_overdue(self) -> bool:
+        """Removal was asked for long enough ago that the helpdesk should be chased."""
+        if self.removal_requested_on is None:
+            return False
+        as_of = self.home.checked_as_of or rules.london_today()
+        return (as_of - self.removal_requested_on).days >= settings.REMOVAL_CHASE_DAYS
+
+    @property
+    def days_inactive(self) -> int | None:
+        """As of the date the state beside it was judged (its home's check date)."""
+        if self.state is None:
+            return None
+        return rules.days_inactive(self.activity_on, self.home.checked_as_of)
 
 
 class MailboxLink(models.Model):

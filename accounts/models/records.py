@@ -23,6 +23,7 @@ class CheckRun(models.Model):
         COMMAND = "command", "Command"
         ADMIN = "admin", "Admin"
         ACTION = "action", "A manager's action (one home)"
+        IMPORT = "import", "An import (its homes)"
 
     as_of = models.DateField()
     trigger = models.CharField(max_length=10, choices=Trigger.choices)
@@ -33,6 +34,12 @@ class CheckRun(models.Model):
         on_delete=models.CASCADE,
         related_name="+",
         help_text="Set when only this home was checked.",
+    )
+    scope_homes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="How many homes were checked; empty for every home."
+    )
+    full = models.BooleanField(
+        db_default=False, help_text="Every mailbox and home recomputed, not only those touched."
     )
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -60,6 +67,8 @@ class CheckRun(models.Model):
             "outcome": self.outcome,
             "error": self.error or None,
             "trigger": self.trigger,
+            "scope_homes": self.scope_homes,
+            "full": self.full,
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "checked": self.checked,
@@ -115,6 +124,19 @@ class StateChange(models.Model):
         return f"{subject}: {self.from_value or '-'} -> {self.to_value}"
 
 
+class PendingCheck(models.Model):
+    """A shared mailbox (or a home's set of mailboxes) changed outside the check since the
+    last national run: written by database triggers on links and mailboxes (migration 0014),
+    so imports' bulk SQL is covered too; the next national run recomputes these and deletes
+    the rows it read."""
+
+    mailbox_id = models.IntegerField(null=True)
+    home_id = models.IntegerField(null=True)
+
+    def __str__(self) -> str:
+        return f"mailbox {self.mailbox_id} / home {self.home_id}"
+
+
 class ImportRecord(models.Model):
     """One import of a CSV file, whatever its outcome."""
 
@@ -145,6 +167,8 @@ class ImportRecord(models.Model):
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     error_count = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
+    # Our column -> the file's header for it, as the check found them.
+    columns = models.JSONField(default=dict, blank=True)
     # Ties a portal upload to its records (preview and import).
     token = models.CharField(max_length=32, blank=True, db_index=True)
 
@@ -161,6 +185,7 @@ class ImportRecord(models.Model):
         self.skipped = result.skipped_count
         self.outcome = result.outcome
         self.errors = result.error_lines()[:200]
+        self.columns = result.columns
         self.finished_at = timezone.now()
         self.save()
 
@@ -224,6 +249,7 @@ class Notification(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting to be sent"
+        SENDING = "sending", "Being sent"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed (will be retried)"
         GAVE_UP = "gave_up", "Failed too often"
@@ -240,6 +266,8 @@ class Notification(models.Model):
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # Set when a delivery claims the row, so two deliveries never send it twice.
+    claimed_at = models.DateTimeField(null=True, blank=True)
     used_at = models.DateTimeField(null=True, blank=True, help_text="Check-in link used.")
 
     class Meta:

@@ -21,18 +21,23 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--as-of", type=str, help="the date to judge inactivity on, YYYY-MM-DD")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
+        parser.add_argument(
+            "--full",
+            action="store_true",
+            help="recompute every mailbox and home, not only those touched since the last run",
+        )
 
     def handle(self, *args, **options):
         as_of = parse_as_of(options["as_of"]) if options["as_of"] else london_today()
         try:
-            run = run_check(as_of, trigger=CheckRun.Trigger.COMMAND)
+            run = run_check(as_of, trigger=CheckRun.Trigger.COMMAND, full=options["full"])
         except Exception as exc:
             raise CommandError(f"The check failed: {exc}") from exc
         summary = run.summary()
         if options["json"]:
             self.stdout.write(json.dumps(summary))
         elif run.outcome == CheckRun.Outcome.SKIPPED:
-            self.stdout.write("Skipped: another check is running.")
+            self.stdout.write(f"Skipped: {run.error or 'another check is running.'}")
         else:
             self.stdout.write(
                 f"Checked {run.checked} accounts as of {as_of}: {run.newly_flagged} newly "

@@ -1,0 +1,186 @@
+"""One truth: every surface derives state, days inactive and dates from one as-of date,
+and the leaver's journey and disabled accounts show where a manager looks."""
+
+import csv
+import io
+import json
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.core import mail
+from django.core.management import call_command
+from django.urls import reverse
+
+from accounts import dashboard
+from accounts.checks import run_check
+from accounts.models import CareHome, CheckRun, StaffAccount
+from accounts.notify import send_notifications
+from accounts.rules import AccountState
+
+from .conftest import TODAY, make_account
+
+
+def export(kind="accounts", fmt="json"):
+    out = io.StringIO()
+    call_command("export_hygiene", kind, "--format", fmt, stdout=out)
+    if fmt == "json":
+        return {row["email"]: row for row in json.loads(out.getvalue())}
+    return {row["email"]: row for row in csv.DictReader(io.StringIO(out.getvalue()))}
+
+
+def test_export_counts_days_from_the_checks_date_and_a_vouched_log_in(rosewood):
+    earlier = TODAY - timedelta(days=30)
+    make_account(rosewood, "amy@nhs.net", days_ago=70)  # 40 days before `earlier`
+    vouched = make_account(rosewood, "ben@nhs.net", days_ago=120)
+    vouched.attested_on = TODAY - timedelta(days=35)
+    vouched.save()
+    run_check(earlier)
+    rows = export()
+    assert (rows["amy@nhs.net"]["state"], rows["amy@nhs.net"]["days_inactive"]) == ("active", 40)
+    assert rows["amy@nhs.net"]["as_of"] == earlier.isoformat()
+    # The vouched log-in counts: 5 days before the check's date, not 90 before today.
+    assert (rows["ben@nhs.net"]["state"], rows["ben@nhs.net"]["days_inactive"]) == ("active", 5)
+    assert rows["ben@nhs.net"]["disable_date"] == (vouched.attested_on + timedelta(90)).isoformat()
+
+
+def test_unchecked_accounts_have_no_figures(rosewood):
+    make_account(rosewood, "new@nhs.net", days_ago=3)
+    row = export()["new@nhs.net"]
+    assert (row["state"], row["days_inactive"], row["as_of"]) == (None, None, None)
+
+
+def test_home_page_and_export_agree_after_an_old_check(client, manager, rosewood):
+    make_account(rosewood, "amy@nhs.net", days_ago=95)
+    run_check(TODAY - timedelta(days=10))
+    client.force_login(manager)
+    with time_machine.travel(TODAY, tick=False):
+        page = client.get(reverse("home_detail", args=["VM4Q7"]))
+    shown = page.context["accounts"][0]
+    row = export("accounts", "csv")["amy@nhs.net"]
+    # Judged 10 days ago at 85 days: at risk, and every surface says 85, not today's 95.
+    assert (shown.state, shown.days) == ("at_risk", 85)
+    assert (row["state"], row["days_inactive"]) == ("at_risk", "85")
+    assert "As of 5 June 2026" in page.content.decode()
+
+
+@pytest.fixture
+def leaver(rosewood, rosewood_mailbox):
+    for keeper in ("keeper", "helper"):
+        make_account(rosewood, f"{keeper}@nhs.net", days_ago=5, mailboxes=[rosewood_mailbox])
+    return make_account(
+        rosewood, "gone@nhs.net", days_ago=40, left_on=TODAY, mailboxes=[rosewood_mailbox]
+    )
+
+
+def summary_of(home):
+    return dashboard.summaries(CareHome.objects.filter(pk=home.pk))[0]
+
+
+def test_removal_request_moves_the_leaver_from_todo_to_waiting_then_back(
+    client, manager, rosewood, leaver
+):
+    run_check(TODAY)
+    assert [a.email for a in summary_of(rosewood).leavers] == ["gone@nhs.net"]
+    client.force_login(manager)
+    url = reverse("account_action", args=["VM4Q7", leaver.pk, "removal-requested"])
+    with time_machine.travel(TODAY, tick=False):
+        response = client.post(url, {"on": TODAY.strftime("%d/%m/%Y")}, follow=True)
+    assert response.status_code == 200
+    summary = summary_of(rosewood)
+    assert (summary.leavers, [a.email for a in summary.waiting]) == ([], ["gone@nhs.net"])
+    assert not summary.needs_action  # nothing else to do in this home
+    body = response.content.decode()
+    assert "Waiting for NHSmail since 15 Jun 2026" in body
+    assert "Ask the NHSmail team to remove" not in body
+
+    run_check(TODAY + timedelta(days=13))
+    assert summary_of(rosewood).waiting
+    run_check(TODAY + timedelta(days=14))
+    summary = summary_of(rosewood)
+    assert [a.email for a in summary.chase_removal] == ["gone@nhs.net"] and summary.needs_action
+
+    StaffAccount.objects.filter(pk=leaver.pk).update(reported_status="deleted")
+    summary = summary_of(rosewood)
+    assert not (summary.leavers or summary.waiting or summary.chase_removal)
+
+
+def test_removal_request_marks_left_and_stops_reminders(rosewood, rosewood_mailbox, manager):
+    # 83 days inactive: a 7-day reminder is due today, until the removal is asked for.
+    account = make_account(rosewood, "carer@nhs.net", days_ago=83, mailboxes=[rosewood_mailbox])
+    account.removal_requested_on = TODAY
+    account.save()
+    run_check(TODAY)
+    assert send_notifications(TODAY, kinds=("reminder",))["reminder"]["planned"] == 0
+    assert mail.outbox == []
+
+
+def test_digest_lists_chases_and_not_the_waiting(rosewood, leaver, manager):
+    StaffAccount.objects.filter(pk=leaver.pk).update(
+        removal_requested_on=TODAY - timedelta(days=20)
+    )
+    run_check(TODAY)
+    send_notifications(TODAY, kinds=("digest",))
+    body = mail.outbox[0].body
+    assert "Chase the NHSmail helpdesk: these removals are still not done" in body
+    assert "gone@nhs.net): asked for on 26 May 2026" in body
+    assert "Ask the NHSmail team to remove these leavers" not in body
+
+
+def test_disabled_account_on_a_mailbox_at_risk_is_a_todo(
+    client, manager, rosewood, rosewood_mailbox
+):
+    make_account(
+        rosewood, "off@nhs.net", days_ago=100, status="disabled", mailboxes=[rosewood_mailbox]
+    )
+    run_check(TODAY)
+    summary = summary_of(rosewood)
+    assert [a.email for a in summary.reactivate] == ["off@nhs.net"]
+    assert summary.mailboxes[0].risk == "at_risk" and summary.needs_action
+    client.force_login(manager)
+    body = client.get(reverse("dashboard")).content.decode()
+    assert "Call the NHSmail helpdesk to reactivate Off" in body
+    assert "/guidance/if-your-account-has-been-disabled/" in body
+
+
+def test_disabled_account_is_no_todo_while_the_mailbox_is_healthy(rosewood, rosewood_mailbox):
+    for name in ("a", "b"):
+        make_account(rosewood, f"{name}@nhs.net", days_ago=1, mailboxes=[rosewood_mailbox])
+    make_account(rosewood, "off@nhs.net", status="disabled", mailboxes=[rosewood_mailbox])
+    run_check(TODAY)
+    assert summary_of(rosewood).reactivate == []
+    assert StaffAccount.objects.get(email="off@nhs.net").state == AccountState.DISABLED
+
+
+def test_an_import_rechecks_the_homes_it_touched_at_once(rosewood, willow, tmp_path):
+    make_account(willow, "far@nhs.net", days_ago=100)
+    mover = make_account(willow, "mover@nhs.net", days_ago=100)
+    path = tmp_path / "report.csv"
+    with time_machine.travel(TODAY, tick=False):
+        path.write_text(
+            "email,ods_code,last_activity\n"
+            f"new@nhs.net,VM4Q7,{TODAY - timedelta(days=65)}\n"
+            f"mover@nhs.net,VM4Q7,{TODAY - timedelta(days=2)}\n"
+        )
+        call_command("import_accounts", str(path), stdout=io.StringIO())
+
+    run = CheckRun.objects.get()
+    assert (run.trigger, run.as_of, run.outcome, run.scope_homes) == ("import", TODAY, "ok", 2)
+    states = dict(StaffAccount.objects.values_list("email", "state"))
+    # The new account and the one that moved are judged now; the untouched one in the
+    # home the mover left is judged too (its home was rechecked), as of today.
+    assert states == {
+        "new@nhs.net": "at_risk",
+        "mover@nhs.net": "active",
+        "far@nhs.net": "inactive",
+    }
+    assert set(CareHome.objects.values_list("checked_as_of", flat=True)) == {TODAY}
+    assert StaffAccount.objects.get(pk=mover.pk).home == rosewood
+
+
+def test_a_dry_run_import_rechecks_nothing(rosewood, tmp_path):
+    path = tmp_path / "report.csv"
+    path.write_text("email,ods_code\nnew@nhs.net,VM4Q7\n")
+    call_command("import_accounts", str(path), "--dry-run", stdout=io.StringIO())
+
+    assert not CheckRun.objects.exists()
