@@ -1,5 +1,5 @@
 """The API's figures come from the functions the pages use; this holds the little the API
-adds: the date they are as of, and counts by state for a page of homes."""
+adds: the date of the last check, and counts by state for a page of homes."""
 
 from collections import defaultdict
 from datetime import date
@@ -8,14 +8,15 @@ from django.db.models import Count
 
 from accounts import dashboard
 from accounts.models import StaffAccount
-from accounts.rules import AccountState, london_today
+from accounts.rules import AccountState
 
 
-def as_of() -> date:
-    """The date states and days inactive are counted from: the last full check's as-of date
-    (today before any check has run)."""
+def last_check_as_of() -> date | None:
+    """The as-of date of the last check the pages report (none before the first). Each row
+    also carries its own `as_of`: the date its home was judged, which a recheck after an
+    import or a manager's action can bring forward."""
     run = dashboard.last_run()
-    return run.as_of if run else london_today()
+    return run.as_of if run else None
 
 
 def counts_by_state(home_ids) -> dict[int, dict[str, int]]:

@@ -19,7 +19,7 @@ def flatten(row: dict) -> dict:
 
 class CsvRenderer(BaseRenderer):
     """A list page as CSV (`?format=csv`), written by the downloads' CSV writer, in the
-    view's `csv_columns`, with the as-of date last (unless the rows carry their own)."""
+    view's `csv_columns` and an `as_of` column (the row's own, else the last check's)."""
 
     media_type = "text/csv"
     format = "csv"
@@ -27,8 +27,9 @@ class CsvRenderer(BaseRenderer):
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
         columns = renderer_context["view"].csv_columns
-        rows = (flatten(row) for row in data["results"])
         if "as_of" not in columns:
             columns = [*columns, "as_of"]
-            rows = ({**row, "as_of": data["as_of"]} for row in rows)
-        return "".join(stream_csv(columns, rows)).encode(self.charset)
+        # A row's own as_of (the date its home was judged) wins over the last check's.
+        rows = ({"as_of": data["as_of"], **flatten(row)} for row in data["results"])
+        lines = stream_csv(columns, ({c: row.get(c) for c in columns} for row in rows))
+        return "".join(lines).encode(self.charset)

@@ -5,7 +5,6 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts import rules
 from accounts.models import CheckRun
 from accounts.rules import AccountState, MailboxRisk
 
@@ -23,6 +22,9 @@ class Problem(serializers.Serializer):
     detail = serializers.CharField()
 
 
+AS_OF_HELP = "The date these figures count from: when the home was last judged."
+
+
 class HomeSerializer(serializers.Serializer):
     ods_code = serializers.CharField()
     name = serializers.CharField()
@@ -30,6 +32,7 @@ class HomeSerializer(serializers.Serializer):
     worst_risk = serializers.ChoiceField(choices=MailboxRisk.choices, allow_null=True)
     soonest_forecast = serializers.DateField(allow_null=True)
     accounts_by_state = StateCounts(source="counts")
+    as_of = serializers.DateField(source="checked_as_of", allow_null=True, help_text=AS_OF_HELP)
 
 
 class AccountSerializer(serializers.Serializer):
@@ -38,13 +41,14 @@ class AccountSerializer(serializers.Serializer):
     display_name = serializers.CharField()
     state = serializers.ChoiceField(choices=AccountState.choices, allow_null=True)
     last_activity = serializers.DateField(source="last_activity_date", allow_null=True)
-    days_inactive = serializers.SerializerMethodField()
+    # The model's own figure, as the pages and exports show it: as of the home's check date.
+    days_inactive = serializers.IntegerField(allow_null=True)
     disable_date = serializers.DateField(allow_null=True)
+    as_of = serializers.SerializerMethodField(help_text=AS_OF_HELP)
 
-    @extend_schema_field(serializers.IntegerField(allow_null=True))
-    def get_days_inactive(self, account):
-        """Counted as of the response's as_of, by the rule the pages use."""
-        return rules.days_inactive(account.activity_on, self.context["as_of"])
+    @extend_schema_field(serializers.DateField(allow_null=True))
+    def get_as_of(self, account):
+        return account.home.checked_as_of if account.state else None
 
 
 class MailboxSerializer(serializers.Serializer):
@@ -54,6 +58,11 @@ class MailboxSerializer(serializers.Serializer):
     risk = serializers.ChoiceField(choices=MailboxRisk.choices, allow_null=True)
     alive_accounts = serializers.IntegerField(allow_null=True)
     forecast_date = serializers.DateField(allow_null=True)
+    as_of = serializers.SerializerMethodField(help_text=AS_OF_HELP)
+
+    @extend_schema_field(serializers.DateField(allow_null=True))
+    def get_as_of(self, mailbox):
+        return mailbox.home.checked_as_of if mailbox.risk else None
 
 
 class HomeAccountSerializer(AccountSerializer):
@@ -68,7 +77,6 @@ class HomeMailboxSerializer(MailboxSerializer):
 
 
 class HomeDetailSerializer(HomeSerializer):
-    as_of = serializers.DateField()
     registered_landline = serializers.CharField()
     cqc_location_id = serializers.CharField()
     mailboxes = HomeMailboxSerializer(many=True, source="mailbox_list")
@@ -76,13 +84,17 @@ class HomeDetailSerializer(HomeSerializer):
 
 
 class RunSerializer(serializers.Serializer):
-    """A check run as check_inactivity --json reports it. The counts cover every home, so
-    they are null for an admin limited to some regions."""
+    """A check run as check_inactivity --json reports it. The counts of a run over more than
+    one home are null for an admin limited to some regions: they cover other homes too."""
 
     run = serializers.IntegerField()
     as_of = serializers.DateField()
     ods_code = serializers.CharField(allow_null=True, help_text="Set when one home was checked.")
     trigger = serializers.ChoiceField(choices=CheckRun.Trigger.choices)
+    scope_homes = serializers.IntegerField(
+        allow_null=True, help_text="How many homes were checked; null for every home."
+    )
+    full = serializers.BooleanField()
     outcome = serializers.ChoiceField(choices=CheckRun.Outcome.choices)
     error = serializers.CharField(allow_null=True)
     started_at = serializers.DateTimeField()

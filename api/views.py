@@ -8,7 +8,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics
 from rest_framework.renderers import JSONRenderer
 
-from accounts import dashboard, rules
+from accounts import dashboard, exports, rules
 from accounts.models import CheckRun
 from accounts.scoping import accounts_for, get_home_for_user, homes_for, mailboxes_for
 
@@ -48,11 +48,8 @@ class ApiView(generics.GenericAPIView):
     filters_class = None
 
     @cached_property
-    def as_of(self):
-        return figures.as_of()
-
-    def get_serializer_context(self):
-        return {**super().get_serializer_context(), "as_of": self.as_of}
+    def last_check_as_of(self):
+        return figures.last_check_as_of()
 
     def filters(self) -> dict:
         """The query string's filters, checked: a bad value is a 400 naming the field."""
@@ -92,6 +89,7 @@ class HomeList(ListView):
         "worst_risk",
         "soonest_forecast",
         *(f"accounts_by_state_{s.value}" for s in rules.AccountState),
+        "as_of",
     ]
 
     def get_queryset(self):
@@ -123,7 +121,7 @@ class HomeDetail(ApiView, generics.RetrieveAPIView):
             raise exceptions.NotFound("No such care home.")
         home = get_home_for_user(self.request.user, ods_code)
         summary = dashboard.summaries(homes_for(self.request.user).filter(pk=home.pk))[0]
-        accounts = dashboard.home_accounts(home, self.as_of)
+        accounts = dashboard.home_accounts(home)
         linked = {mailbox.pk: [] for mailbox in summary.mailboxes}
         for account in accounts:
             account.mailbox_emails = [mailbox.email for mailbox in account.mailboxes.all()]
@@ -131,7 +129,6 @@ class HomeDetail(ApiView, generics.RetrieveAPIView):
                 linked[mailbox.pk].append(account.email)
         for mailbox in summary.mailboxes:
             mailbox.linked_accounts = linked[mailbox.pk]
-        home.as_of = self.as_of
         home.counts = summary.counts
         home.mailbox_list = summary.mailboxes
         home.account_list = accounts
@@ -144,15 +141,7 @@ class AccountList(ListView):
 
     serializer_class = serializers.AccountSerializer
     filters_class = serializers.AccountFilters
-    csv_columns = [
-        "ods_code",
-        "email",
-        "display_name",
-        "state",
-        "last_activity",
-        "days_inactive",
-        "disable_date",
-    ]
+    csv_columns = exports.ACCOUNT_COLUMNS
 
     def get_queryset(self):
         accounts = accounts_for(self.request.user).select_related("home")
@@ -174,7 +163,7 @@ class MailboxList(ListView):
 
     serializer_class = serializers.MailboxSerializer
     filters_class = serializers.MailboxFilters
-    csv_columns = ["ods_code", "email", "display_name", "risk", "alive_accounts", "forecast_date"]
+    csv_columns = exports.MAILBOX_COLUMNS
 
     def get_queryset(self):
         mailboxes = mailboxes_for(self.request.user).select_related("home")
@@ -201,6 +190,8 @@ class RunList(ListView):
         "as_of",
         "ods_code",
         "trigger",
+        "scope_homes",
+        "full",
         "outcome",
         "error",
         "started_at",
@@ -228,7 +219,7 @@ class RunList(ListView):
         rows = []
         for run in runs:
             row = {**run.summary(), "ods_code": run.home.ods_code if run.home else None}
-            if run.home is None and not every_home:
+            if run.home_id is None and not every_home:
                 row.update(dict.fromkeys(self.TOTALS))
             rows.append(row)
         return rows

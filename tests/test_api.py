@@ -219,7 +219,37 @@ def test_every_response_carries_the_as_of_date_of_the_last_check(world):
         assert get(f"/api/v1/homes/{HOME_A}/", world["national"]).json()["as_of"] == "2026-06-15"
         ali = account_row(world, "ali.risky@nhs.net")
     # Counted as of the check's date, not the day it was read, so it agrees with the state.
-    assert (ali["days_inactive"], ali["state"]) == (70, "at_risk")
+    assert (ali["days_inactive"], ali["state"], ali["as_of"]) == (70, "at_risk", "2026-06-15")
+
+
+def test_a_recheck_of_one_home_moves_its_own_as_of(world, rosewood):
+    later = TODAY + timedelta(days=3)
+    with time_machine.travel(NOW + timedelta(days=3), tick=False):
+        run_check(later, home=rosewood)
+        body = get("/api/v1/accounts/", world["national"]).json()
+    assert body["as_of"] == TODAY.isoformat()  # the last check of every home
+    rows = {row["email"]: row for row in body["results"]}
+    assert (rows["ali.risky@nhs.net"]["as_of"], rows["ali.risky@nhs.net"]["days_inactive"]) == (
+        later.isoformat(),
+        73,
+    )
+    assert rows["bob.willow@nhs.net"]["as_of"] == TODAY.isoformat()
+
+
+def test_before_the_first_check_nothing_is_counted(db, frozen, manager, rosewood):
+    make_account(rosewood, "new.starter@nhs.net", days_ago=3)
+    body = get("/api/v1/accounts/", bearer(manager)).json()
+    assert body["as_of"] is None
+    assert body["results"][0] | {"email": None} == {
+        "ods_code": HOME_A,
+        "email": None,
+        "display_name": "New Starter",
+        "state": None,
+        "last_activity": (TODAY - timedelta(days=3)).isoformat(),
+        "days_inactive": None,
+        "disable_date": None,
+        "as_of": None,
+    }
 
 
 def account_row(world, email):
@@ -238,7 +268,9 @@ def test_accounts_use_the_contract_names_and_the_rules(world):
         "last_activity": (TODAY - timedelta(days=70)).isoformat(),
         "days_inactive": rules.days_inactive(account.activity_on, TODAY),
         "disable_date": (TODAY + timedelta(days=20)).isoformat(),
+        "as_of": TODAY.isoformat(),
     }
+    assert row["days_inactive"] == account.days_inactive == 70
 
 
 def test_a_log_in_vouched_for_counts_as_on_the_home_page(world, client):
