@@ -26,6 +26,16 @@ def header_key(name: str) -> str:
     return re.sub(r"[\s_\-]+", "", (name or "").strip().lstrip("\ufeff").lower())
 
 
+def clipped(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def shown(text: str, limit: int = 60) -> str:
+    """A cell as an error message echoes it: trimmed, quoted and cut short, so that a 130 KB
+    cell makes a one-line message, not a 14 MB page."""
+    return repr(clipped(text.strip(), limit))
+
+
 @dataclass(frozen=True)
 class FileFacts:
     size: int
@@ -105,7 +115,7 @@ def parse_moment(text: str) -> tuple[datetime | None, date | None]:
         day, month, year, hour, minute, second = match.groups()
         if int(month) > 12:
             raise ValueError(
-                f"{text!r} is not a valid date: dates are DD/MM/YYYY (day first); "
+                f"{shown(text)} is not a valid date: dates are DD/MM/YYYY (day first); "
                 "month-first dates are not accepted"
             )
         try:
@@ -113,13 +123,13 @@ def parse_moment(text: str) -> tuple[datetime | None, date | None]:
                 int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0)
             )
         except ValueError as exc:
-            raise ValueError(f"{text!r} is not a valid date ({exc})") from None
+            raise ValueError(f"{shown(text)} is not a valid date ({exc})") from None
     else:
         try:
             moment = datetime.fromisoformat(text.replace("z", "Z"))
         except ValueError:
             raise ValueError(
-                f"{text!r} is not a date: use YYYY-MM-DD, DD/MM/YYYY, DD/MM/YYYY HH:MM "
+                f"{shown(text)} is not a date: use YYYY-MM-DD, DD/MM/YYYY, DD/MM/YYYY HH:MM "
                 "or an ISO 8601 date-time"
             ) from None
     moment = moment.replace(tzinfo=LONDON) if moment.tzinfo is None else moment.astimezone(LONDON)

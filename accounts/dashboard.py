@@ -4,15 +4,37 @@ whatever the number of homes."""
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import Count, F, Prefetch, Q
+from django.core.paginator import Page, Paginator
+from django.db import connection
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    DateField,
+    ExpressionWrapper,
+    F,
+    Prefetch,
+    Q,
+    Value,
+    When,
+    Window,
+)
+from django.db.models.functions import Coalesce, Lower, NullIf, RowNumber
 
 from . import rules
 from .exports import stream_csv
-from .models import CheckRun, MailboxAliveChange, SharedMailbox, StaffAccount, StateChange
+from .models import (
+    CheckRun,
+    MailboxAliveChange,
+    MailboxLink,
+    SharedMailbox,
+    StaffAccount,
+    StateChange,
+)
 from .rules import AccountState, MailboxRisk
 
 RISK_TAG = {
@@ -112,6 +134,12 @@ def ranked_homes(homes):
     return homes.order_by("risk_rank", F("soonest_forecast").asc(nulls_last=True), "ods_code")
 
 
+# People named per to-do on a card, the home page and the digest ("and N more" after):
+# a home with thousands of flagged accounts costs the same as one with ten.
+TODO_SHOWN = 10
+TODOS = ("to_chase", "reactivate", "leavers", "chase_removal", "waiting")
+
+
 @dataclass
 class HomeSummary:
     """What one home must do, written once: cards, home page, digest and alerts read it.
@@ -119,11 +147,13 @@ class HomeSummary:
     A leaver moves from `leavers` (ask NHSmail to remove them) to `waiting` (removal
     requested, waiting for NHSmail) to gone (the report says deleted); a request still not
     done after REMOVAL_CHASE_DAYS comes back as `chase_removal`. A disabled account linked
-    to a mailbox nobody active can open is the quickest way back in: `reactivate`."""
+    to a mailbox nobody active can open is the quickest way back in: `reactivate`.
+    Each list holds the first TODO_SHOWN people; `totals` says how many there are."""
 
     home: object
     mailboxes: list
     counts: dict = field(default_factory=dict)
+    totals: dict = field(default_factory=lambda: dict.fromkeys(TODOS, 0))
     to_chase: list = field(default_factory=list)
     leavers: list = field(default_factory=list)
     waiting: list = field(default_factory=list)
@@ -147,35 +177,53 @@ class HomeSummary:
         return self.worst_risk in rules.NEEDS_HELPDESK
 
     @property
+    def more(self) -> dict:
+        """How many people each to-do has beyond those named."""
+        return {todo: self.totals[todo] - len(getattr(self, todo)) for todo in TODOS}
+
+    @property
     def needs_action(self) -> bool:
         risky = any(m.risk and m.risk != MailboxRisk.HEALTHY for m in self.mailboxes)
-        return bool(risky or self.to_chase or self.leavers or self.chase_removal or self.reactivate)
+        return risky or any(self.totals[t] for t in TODOS if t != "waiting")
 
 
 def _attention():
-    """The accounts some list of HomeSummary holds."""
+    """The accounts some to-do of HomeSummary holds."""
     return (
         Q(state__in=[AccountState.AT_RISK, AccountState.INACTIVE], removal_requested_on=None)
         | (Q(state=AccountState.LEFT) & ~Q(reported_status=rules.ReportedStatus.DELETED))
-        | Q(state=AccountState.DISABLED, mailboxes__risk__in=rules.NEEDS_HELPDESK)
+        | Q(
+            state=AccountState.DISABLED,
+            pk__in=MailboxLink.objects.filter(mailbox__risk__in=rules.NEEDS_HELPDESK).values(
+                "account_id"
+            ),
+        )
     )
 
 
-def _file(summary: HomeSummary, account) -> None:
-    if account.state == AccountState.DISABLED:
-        summary.reactivate.append(account)
-    elif account.state != AccountState.LEFT:
-        summary.to_chase.append(account)
-    elif account.removal_requested_on is None:
-        summary.leavers.append(account)
-    elif account.removal_overdue:
-        summary.chase_removal.append(account)
-    else:
-        summary.waiting.append(account)
+def _todo():
+    """Which to-do an account of _attention() is on, in SQL (StaffAccount.removal_overdue
+    is the same rule for one account)."""
+    judged_on = Coalesce(F("home__checked_as_of"), Value(rules.london_today()))
+    return Case(
+        When(state=AccountState.DISABLED, then=Value("reactivate")),
+        When(~Q(state=AccountState.LEFT), then=Value("to_chase")),
+        When(removal_requested_on=None, then=Value("leavers")),
+        When(
+            removal_requested_on__lte=ExpressionWrapper(
+                judged_on - timedelta(days=settings.REMOVAL_CHASE_DAYS),
+                output_field=DateField(),
+            ),
+            then=Value("chase_removal"),
+        ),
+        default=Value("waiting"),
+        output_field=CharField(),
+    )
 
 
 def summaries(homes) -> list[HomeSummary]:
-    """Everything the manager's cards need, in four queries for any number of homes."""
+    """Everything the manager's cards need, in five queries for any number of homes and
+    whatever their size."""
     homes = list(
         homes.prefetch_related(
             Prefetch("mailboxes", queryset=SharedMailbox.objects.order_by("email"))
@@ -191,30 +239,46 @@ def summaries(homes) -> list[HomeSummary]:
     ):
         counts[home_id][state] = n
     attention = (
-        StaffAccount.objects.filter(home__in=by_id)
-        .filter(_attention())
-        .select_related("removal_requested_by")
-        .distinct()
-        .order_by("disable_date", "email")
+        StaffAccount.objects.filter(home__in=by_id).filter(_attention()).annotate(todo=_todo())
     )
-    for account in attention:
+    for home_id, todo, n in attention.values_list("home_id", "todo").annotate(n=Count("id")):
+        by_id[home_id].totals[todo] = n
+    first = attention.annotate(
+        place=Window(
+            RowNumber(),
+            partition_by=[F("home_id"), F("todo")],
+            order_by=[F("disable_date").asc(nulls_last=True), F("email").asc()],
+        )
+    ).filter(place__lte=TODO_SHOWN)
+    for account in first.select_related("removal_requested_by").order_by(
+        F("disable_date").asc(nulls_last=True), "email"
+    ):
         summary = by_id[account.home_id]
         account.home = summary.home
-        _file(summary, account)
+        getattr(summary, account.todo).append(account)
     for home_id, summary in by_id.items():
         summary.counts = {s.value: counts[home_id].get(s.value, 0) for s in AccountState}
     return sorted(by_id.values(), key=lambda s: (s.home.risk_rank, s.home.ods_code))
 
 
-def home_accounts(home):
-    """A home's accounts, each with its figures as of the date its state was judged."""
-    accounts = list(
+# Staff listed per page on the home page: a page costs the same whatever a home's size.
+HOME_PAGE_ACCOUNTS = 50
+# Linked people named per shared mailbox on the home page ("and N more" after).
+LINKED_SHOWN = 10
+
+
+def home_accounts(home, sort: str, page_number) -> Page:
+    """One page of a home's accounts in the order of SORTS[sort], each with its figures as
+    of the date its state was judged."""
+    accounts = (
         StaffAccount.objects.filter(home=home)
         .select_related("removal_requested_by")
         .prefetch_related(Prefetch("mailboxes", queryset=SharedMailbox.objects.order_by("email")))
-        .order_by("email")
+        .order_by(*SORTS[sort][1], "id")
     )
-    for account in accounts:
+    page = Paginator(accounts, HOME_PAGE_ACCOUNTS).get_page(page_number)
+    page.object_list = list(page.object_list)
+    for account in page.object_list:
         account.home = home
         account.days = account.days_inactive
         account.days_left = (
@@ -222,7 +286,39 @@ def home_accounts(home):
             if account.disable_date and home.checked_as_of
             else None
         )
-    return accounts
+    return page
+
+
+def name_linked(mailboxes, limit: int = LINKED_SHOWN) -> None:
+    """Each mailbox's first linked people (`linked`) and how many more (`linked_more`), in
+    three queries. The first people of each mailbox are read from the (mailbox, account)
+    index with a LIMIT each, so a mailbox with thousands of links costs no more."""
+    by_id = {m.pk: m for m in mailboxes}
+    for mailbox in mailboxes:
+        mailbox.linked, mailbox.linked_more = [], 0
+    if not by_id:
+        return
+    first = " UNION ALL ".join(
+        "SELECT * FROM (SELECT mailbox_id, account_id FROM accounts_mailboxlink"
+        " WHERE mailbox_id = %s ORDER BY account_id LIMIT %s) first_links"
+        for _ in by_id
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(first, [value for pk in by_id for value in (pk, limit)])
+        pairs = cursor.fetchall()
+    accounts = StaffAccount.objects.in_bulk([account_id for _, account_id in pairs])
+    for mailbox_id, account_id in pairs:
+        by_id[mailbox_id].linked.append(accounts[account_id])
+    totals = (
+        MailboxLink.objects.filter(mailbox_id__in=by_id)
+        .values_list("mailbox_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for mailbox_id, n in totals:
+        mailbox = by_id[mailbox_id]
+        mailbox.linked.sort(key=lambda a: (a.display_name or a.email).lower())
+        mailbox.linked_more = n - len(mailbox.linked)
 
 
 def risk_totals(homes, every_home: bool = False) -> dict:
@@ -236,25 +332,39 @@ def risk_totals(homes, every_home: bool = False) -> dict:
 
 
 # The home page's staff table: sort key -> (label, how to sort); the first is the default.
+# rules.activity_date as a database expression (checks.ACTIVITY is the same in raw SQL).
+_REPORTED = Coalesce("last_activity_date", "first_recorded")
+_ACTIVITY_ON = Case(When(attested_on__gt=_REPORTED, then=F("attested_on")), default=_REPORTED)
+
+# The home page's staff table: sort key -> (label, database order); the first is the default.
 SORTS = {
-    "disable": ("disable date", lambda a: (a.disable_date or date.max, a.email)),
-    "name": ("name", lambda a: (a.display_name or a.email).lower()),
-    "email": ("email", lambda a: a.email),
-    "state": ("state", lambda a: (a.state or "", a.email)),
-    "days": ("days inactive", lambda a: (-(a.days or 0), a.email)),
+    "disable": ("disable date", (F("disable_date").asc(nulls_last=True), "email")),
+    "name": ("name", (Lower(Coalesce(NullIf("display_name", Value("")), "email")), "email")),
+    "email": ("email", ("email",)),
+    "state": ("state", (F("state").asc(nulls_first=True), "email")),
+    # Most days inactive first: the oldest activity; accounts not yet checked last.
+    "days": (
+        "days inactive",
+        (
+            Case(When(state__isnull=True, then=Value(1)), default=Value(0)),
+            _ACTIVITY_ON.asc(nulls_last=True),
+            "email",
+        ),
+    ),
 }
 
 
-def home_history(accounts, mailboxes, limit: int = 50):
-    """The recorded changes of these accounts and mailboxes (a home's), newest first. Taking
-    their ids lets the database use its two indexes instead of scanning every change."""
-    return (
-        StateChange.objects.filter(
-            Q(account_id__in=[a.pk for a in accounts]) | Q(mailbox_id__in=[m.pk for m in mailboxes])
-        )
-        .select_related("run", "account", "mailbox")
-        .order_by("-run_id", "id")[:limit]
-    )
+def home_history(home, mailboxes, limit: int = 50) -> list:
+    """The recorded changes of a home's accounts and mailboxes, newest first: the newest of
+    each, merged. The accounts are named by a subquery (a home may hold thousands) and the
+    mailboxes by their ids, so each query can use its index and stop at the limit."""
+    changes = StateChange.objects.select_related("run", "account", "mailbox")
+    accounts = StaffAccount.objects.filter(home=home).values("id")
+    found = [
+        *changes.filter(account_id__in=accounts).order_by("-run_id", "id")[:limit],
+        *changes.filter(mailbox_id__in=[m.pk for m in mailboxes]).order_by("-run_id", "id")[:limit],
+    ]
+    return sorted(found, key=lambda change: (-change.run_id, change.id))[:limit]
 
 
 @dataclass

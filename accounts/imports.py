@@ -19,12 +19,16 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
 from . import bulk, csvfiles
+from .importscope import SCOPE_HOMES, SCOPE_REGIONS, scope_checks
 from .importspecs import SPECS, Spec
 from .models import ImportRecord
 from .rules import london_today
+from .scoping import ImportScope, import_scope_for
 
 log = logging.getLogger(__name__)
 KEPT_ERRORS = 1000
+# The most an error message may hold, whatever a cell held: a bounded preview.
+MESSAGE_CHARS = 500
 STAGE, LINKS, ERRORS = "import_stage", "import_links", "import_errors"
 
 # The staging table of each kind: its columns after "line", in the order rows are read.
@@ -66,7 +70,7 @@ class ImportResult:
     def add_error(self, line: int, column: str, message: str) -> None:
         self.error_count += 1
         if len(self.errors) < KEPT_ERRORS:
-            self.errors.append((line, column, message))
+            self.errors.append((line, column, csvfiles.clipped(message, MESSAGE_CHARS)))
 
     def error_lines(self) -> list[str]:
         return [
@@ -107,9 +111,13 @@ def run_import(
     source: str = ImportRecord.Source.COMMAND,
     progress: Callable[[int, float], None] | None = None,
     token: str = "",
+    scope: ImportScope | None = None,
 ) -> ImportResult:
-    """Import one CSV file; always leaves an ImportRecord saying what happened."""
+    """Import one CSV file; always leaves an ImportRecord saying what happened. Rows may
+    touch only what `scope` allows (by default the user's: scoping.import_scope_for, where
+    no user is an operator at the command line and may touch anything)."""
     spec = SPECS[kind]
+    scope = import_scope_for(user) if scope is None else scope
     path = Path(path)
     result = ImportResult(kind, file_name or path.name, dry_run, skip_bad_rows)
     record = ImportRecord(
@@ -121,7 +129,7 @@ def run_import(
         result.encoding = facts.encoding
         with transaction.atomic():
             _stage(spec, path, facts.encoding, result, progress)
-            _check(spec, result)
+            _check(spec, result, scope)
             if result.error_count and not skip_bad_rows:
                 transaction.set_rollback(True)
             else:
@@ -161,7 +169,7 @@ def _recheck(result: ImportResult) -> None:
 
 def _drop_staging() -> None:
     with connection.cursor() as cursor:
-        for table in (STAGE, LINKS, ERRORS):
+        for table in (STAGE, LINKS, ERRORS, SCOPE_HOMES, SCOPE_REGIONS):
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
 
@@ -181,7 +189,7 @@ def _stage(spec: Spec, path: Path, encoding: str, result: ImportResult, progress
         raise _Refused(1, "file", "the file has no header row")
     positions, missing = spec.match(header)
     if missing:
-        found = ", ".join(repr(h) for h in header if h.strip())
+        found = ", ".join(csvfiles.shown(h) for h in header if h.strip())
         raise _Refused(
             1, ", ".join(missing), f"required column missing (the file's columns are: {found})"
         )
@@ -262,7 +270,7 @@ def _read_row(readers, line: int, fields: list[str], result: ImportResult) -> li
 # Whole-file checks, in SQL ------------------------------------------------------------
 
 
-def _check(spec: Spec, result: ImportResult) -> None:
+def _check(spec: Spec, result: ImportResult, scope: ImportScope) -> None:
     key = spec.key
     checks = [
         f"""SELECT s.line, '{key}', s.{key} || ' is already on line ' || d.first_line
@@ -270,14 +278,18 @@ def _check(spec: Spec, result: ImportResult) -> None:
                 GROUP BY {key} HAVING COUNT(*) > 1) d ON d.{key} = s.{key}
             WHERE s.line > d.first_line"""
     ]
-    if spec.kind != "homes":
+    if spec.kind == "accounts":
+        checks.append(_too_many_per_home())
+    if not scope.unscoped:
+        checks += scope_checks(spec.kind, scope, STAGE, LINKS)
+    elif spec.kind != "homes":
         checks.append(
             f"""SELECT s.line, 'ods_code', 'no care home with ODS code ' || s.ods_code
                 || ' (import homes first)'
                 FROM {STAGE} s WHERE NOT EXISTS
                 (SELECT 1 FROM accounts_carehome h WHERE h.ods_code = s.ods_code)"""
         )
-    if spec.kind == "accounts":
+    if spec.kind == "accounts" and scope.unscoped:
         checks += [
             f"""SELECT l.line, 'shared_mailboxes', 'no shared mailbox ' || l.mailbox
                 || ' (import mailboxes first)'
@@ -293,12 +305,14 @@ def _check(spec: Spec, result: ImportResult) -> None:
     with connection.cursor() as cursor:
         for sql in checks:
             cursor.execute(f"INSERT INTO {ERRORS} (line, col, message) {sql}")
-        cursor.execute(f"SELECT COUNT(*), COUNT(DISTINCT line) FROM {ERRORS}")
+        # A line without a message is skipped for another line's error (see _too_many_per_home).
+        cursor.execute(f"SELECT COUNT(message), COUNT(DISTINCT line) FROM {ERRORS}")
         total, lines = cursor.fetchone()
-        if not total:
+        if not lines:
             return
         cursor.execute(
-            f"SELECT line, col, message FROM {ERRORS} ORDER BY line, col LIMIT {KEPT_ERRORS}"
+            f"""SELECT line, col, message FROM {ERRORS} WHERE message IS NOT NULL
+            ORDER BY line, col LIMIT {KEPT_ERRORS}"""
         )
         for row in cursor.fetchall():
             result.add_error(*row)
@@ -309,6 +323,21 @@ def _check(spec: Spec, result: ImportResult) -> None:
         result.skipped_lines.sort()
         cursor.execute(f"DELETE FROM {STAGE} WHERE line IN (SELECT line FROM {ERRORS})")
         cursor.execute(f"DELETE FROM {LINKS} WHERE line IN (SELECT line FROM {ERRORS})")
+
+
+def _too_many_per_home() -> str:
+    """A file with more rows for one home than any care home has staff is the wrong file (or
+    a broken export): one error on the first row past the limit, and all that home's rows
+    skipped with it."""
+    limit = int(settings.MAX_ACCOUNTS_PER_HOME)
+    message = (
+        f"more than {limit:,} accounts for one care home (' || o.ods_code || ') in this file: "
+        "is this the right file? None of this home''s rows are imported"
+    )
+    return f"""SELECT s.line, 'ods_code', CASE WHEN s.line = o.line THEN '{message}' END
+        FROM {STAGE} s JOIN (SELECT ods_code, line FROM (SELECT ods_code, line,
+            ROW_NUMBER() OVER (PARTITION BY ods_code ORDER BY line) AS n FROM {STAGE}) numbered
+            WHERE n = {limit + 1}) o ON o.ods_code = s.ods_code"""
 
 
 # Writing --------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .csvfiles import header_key, parse_date, parse_moment
+from .csvfiles import header_key, parse_date, parse_moment, shown
 from .rules import (
     ReportedStatus,
     date_problem,
@@ -32,7 +32,7 @@ STATUSES = {
 def ods_code(text: str) -> str:
     code = normalise_ods_code(text)
     if not is_valid_ods_code(code):
-        raise ValueError(f"{text.strip()!r} is not a valid ODS code: use 3 to 6 letters or digits")
+        raise ValueError(f"{shown(text)} is not a valid ODS code: use 3 to 6 letters or digits")
     return code
 
 
@@ -43,7 +43,7 @@ EMAIL_RE = re.compile(r"^[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[a-z0-9-]{2,}$")
 def email(text: str) -> str:
     value = normalise_email(text)
     if len(value) > 254 or not EMAIL_RE.match(value):
-        raise ValueError(f"{text.strip()!r} is not a valid email address")
+        raise ValueError(f"{shown(text)} is not a valid email address")
     return value
 
 
@@ -53,9 +53,7 @@ def status(text: str) -> str:
     if not key:
         return ReportedStatus.ACTIVE.value
     if key not in STATUSES:
-        raise ValueError(
-            f"{text.strip()!r} is not a status: use active, disabled, deleted or leaver"
-        )
+        raise ValueError(f"{shown(text)} is not a status: use active, disabled, deleted or leaver")
     return STATUSES[key]
 
 
@@ -79,7 +77,7 @@ def plausible(parse: Callable[[str], object]) -> Callable[[str], object]:
         value = cached(text)
         on = value[1] if isinstance(value, tuple) else value
         if on is not None and (problem := date_problem(on)):
-            raise ValueError(f"{text.strip()!r} {problem}")
+            raise ValueError(f"{shown(text)} {problem}")
         return value
 
     return read

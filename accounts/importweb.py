@@ -12,6 +12,7 @@ from django.conf import settings
 from . import csvfiles
 from .imports import ImportResult, run_import
 from .models import ImportRecord, User
+from .scoping import NOTHING, import_scope_for
 
 PREVIEW_ROWS = 10
 TOKEN_CHARS = set("0123456789abcdef")
@@ -38,7 +39,8 @@ def save_upload(uploaded) -> str:
 
 
 def _run(kind: str, path: Path, user, file_name: str, **options) -> ImportResult:
-    """The import engine, for an upload: recorded as from the portal, tied to its token."""
+    """The import engine, for an upload: recorded as from the portal, tied to its token, and
+    limited to what the uploader may change (nothing, if their sign-in has gone since)."""
     return run_import(
         kind,
         path,
@@ -46,6 +48,7 @@ def _run(kind: str, path: Path, user, file_name: str, **options) -> ImportResult
         source=ImportRecord.Source.WEB,
         file_name=file_name,
         token=path.stem,
+        scope=NOTHING if user is None else import_scope_for(user),
         **options,
     )
 

@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from .checks import run_check
 from .models import AuditEntry, CheckRun, Notification
-from .notify import read_check_in_token
 from .rules import london_today
+from .scoping import get_account_for_check_in, get_user_for_writer
 
 USED = ("This link has been used already",
         "Your check-in was recorded the first time. Nothing more to do.")  # fmt: skip
@@ -24,7 +24,7 @@ def check_in(request, token):
     """From a reminder: "I have just logged in" (one use), or "stop these reminders".
     Nothing changes on GET, so a mail scanner that follows links does no harm."""
     try:
-        reminder = read_check_in_token(token)
+        reminder, account = get_account_for_check_in(token)
     except signing.SignatureExpired:
         return _problem(request, "This link has expired",
                         "Check-in links work for 14 days. Just log in to NHSmail: that is "
@@ -33,7 +33,6 @@ def check_in(request, token):
         return _problem(request, "This link does not work",
                         "It may have been copied only in part. Log in to NHSmail: that is what "
                         "keeps your account.")  # fmt: skip
-    account = reminder.account
     if request.method == "POST" and request.POST.get("choice") == "stop":
         account.reminders_opt_out = True
         account.save(update_fields=["reminders_opt_out"])
@@ -64,12 +63,11 @@ class PreferencesForm(forms.Form):
 
 @login_required
 def email_preferences(request):
-    form = PreferencesForm(
-        request.POST or None, initial={"digest_opt_out": request.user.digest_opt_out}
-    )
+    user = get_user_for_writer(request.user)
+    form = PreferencesForm(request.POST or None, initial={"digest_opt_out": user.digest_opt_out})
     if request.method == "POST" and form.is_valid():
-        request.user.digest_opt_out = form.cleaned_data["digest_opt_out"]
-        request.user.save(update_fields=["digest_opt_out"])
+        user.digest_opt_out = form.cleaned_data["digest_opt_out"]
+        user.save(update_fields=["digest_opt_out"])
         messages.success(request, "Your email preferences are saved.")
         return redirect("email_preferences")
     return render(request, "accounts/email_preferences.html", {"form": form})

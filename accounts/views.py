@@ -4,15 +4,15 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
 from django.http import Http404, JsonResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from carehome_portal.celery import app as celery_app
 
 from . import actions, dashboard
-from .models import AuditEntry, Region, StaffAccount
+from .models import AuditEntry, Region
 from .rules import AccountState, MailboxRisk
-from .scoping import admin_only, get_home_for_user, homes_for
+from .scoping import admin_only, get_account_for_writer, get_home_for_user, homes_for
 from .tasks import queue_check
 
 
@@ -95,17 +95,20 @@ def home_detail(request, ods_code):
     summary = dashboard.summaries(homes_for(request.user).filter(pk=home.pk))[0]
     sort = request.GET.get("sort", "")
     sort = sort if sort in dashboard.SORTS else "disable"
-    accounts = dashboard.home_accounts(home)
-    accounts.sort(key=dashboard.SORTS[sort][1])
+    page = dashboard.home_accounts(home, sort, request.GET.get("page"))
+    dashboard.name_linked(summary.mailboxes)
     context = {
         "home": home,
         "summary": summary,
-        "accounts": accounts,
+        "page": page,
+        "page_links": page.paginator.get_elided_page_range(page.number, on_each_side=2),
+        "ellipsis": page.paginator.ELLIPSIS,
+        "accounts": page.object_list,
         "sort": sort,
         "sort_choices": [(key, label) for key, (label, _) in dashboard.SORTS.items()],
         "as_of": home.checked_as_of,
         "last_run": dashboard.last_run(),
-        "history": dashboard.home_history(accounts, summary.mailboxes),
+        "history": dashboard.home_history(home, summary.mailboxes),
         "charts": dashboard.alive_charts(home, summary.mailboxes),
     }
     return render(request, "accounts/home_detail.html", context)
@@ -113,9 +116,9 @@ def home_detail(request, ods_code):
 
 @login_required
 def account_action(request, ods_code, pk, action):
-    """A confirmed change to one staff account of a home the user may see."""
-    home = get_home_for_user(request.user, ods_code)
-    account = get_object_or_404(StaffAccount.objects.select_related("home"), pk=pk, home=home)
+    """A confirmed change to one staff account of a home the user may change."""
+    account = get_account_for_writer(request.user, ods_code, pk)
+    home = account.home
     if action not in actions.ACTIONS:
         raise Http404("No such action.")
     spec, _ = actions.ACTIONS[action]

@@ -206,6 +206,8 @@ IMPORT_UPLOAD_MAX_BYTES = env.int("IMPORT_UPLOAD_MAX_BYTES", default=100 * 1024 
 # Uploads larger than this are imported by the Celery worker, with a progress page.
 IMPORT_BACKGROUND_BYTES = env.int("IMPORT_BACKGROUND_BYTES", default=5 * 1024 * 1024)
 UPLOAD_DIR.mkdir(exist_ok=True)
+# An accounts file with more rows than this for one care home is refused for that home.
+MAX_ACCOUNTS_PER_HOME = env.int("MAX_ACCOUNTS_PER_HOME", default=5000)
 
 # Celery: Redis when REDIS_URL is set, otherwise a filesystem broker that needs no server.
 REDIS_URL = env.str("REDIS_URL", default="")

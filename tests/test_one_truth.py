@@ -184,3 +184,16 @@ def test_a_dry_run_import_rechecks_nothing(rosewood, tmp_path):
     call_command("import_accounts", str(path), "--dry-run", stdout=io.StringIO())
 
     assert not CheckRun.objects.exists()
+
+
+def test_todos_name_the_first_ten_and_count_the_rest(client, manager, rosewood):
+    for n in range(15):
+        make_account(rosewood, f"late{n:02d}@nhs.net", days_ago=70 + n)
+    run_check(TODAY)
+    summary = summary_of(rosewood)
+    assert (summary.totals["to_chase"], len(summary.to_chase)) == (15, 10)
+    # Soonest disable date first: the most inactive are named.
+    assert summary.to_chase[0].email == "late14@nhs.net"
+    client.force_login(manager)
+    body = client.get(reverse("dashboard")).content.decode()
+    assert "Ask 15 members of staff to log in to NHSmail" in body and "and 5 more" in body

@@ -4,11 +4,19 @@ import re
 
 import pytest
 from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.checks import run_check
-from accounts.models import CareHome, ImportRecord, SharedMailbox, StaffAccount, User
+from accounts.models import (
+    CareHome,
+    ImportRecord,
+    MailboxLink,
+    SharedMailbox,
+    StaffAccount,
+    User,
+)
 from guidance import pages
 from tests.conftest import PASSWORD, TODAY, make_account
 
@@ -163,6 +171,175 @@ def test_every_post_needs_the_csrf_token(world, name, kwargs, data):
     client = Client(enforce_csrf_checks=True)
     client.force_login(world["users"][4])
     assert client.post(reverse(name, kwargs=kwargs), data).status_code == 403
+
+
+# ---------------------------------------------------------------------------------------
+# The write half: every POST, by every kind of visitor, on a home in and out of their scope.
+# "done" answers a redirect and changes only the target (its home's rows, or the visitor's
+# own); every other outcome changes nothing at all: "404", "sign-in", "400" (a forged
+# check-in link), or "refused" (an import whose rows are line errors).
+
+ACTION_SLUGS = ["left", "removal-requested", "seen-log-in", "link"]
+DONE, NOT_FOUND, SIGN_IN_FIRST, REFUSED = "done", "404", "sign-in", "refused"
+IN_A = [SIGN_IN_FIRST, DONE, DONE, NOT_FOUND, DONE]
+IN_B = [SIGN_IN_FIRST, NOT_FOUND, NOT_FOUND, DONE, DONE]
+WRITES = {
+    **{f"account_action {slug} A": IN_A for slug in ACTION_SLUGS},
+    **{f"account_action {slug} B": IN_B for slug in ACTION_SLUGS},
+    # Home A's address with home B's account: never, whoever asks.
+    **{f"account_action {slug} A/B": [SIGN_IN_FIRST] + [NOT_FOUND] * 4 for slug in ACTION_SLUGS},
+    **{f"import {kind} A": [SIGN_IN_FIRST, NOT_FOUND, DONE, REFUSED, DONE] for kind in
+       ("homes", "mailboxes", "accounts")},
+    **{f"import {kind} B": [SIGN_IN_FIRST, NOT_FOUND, REFUSED, DONE, DONE] for kind in
+       ("homes", "mailboxes", "accounts")},
+    "import_confirm someone else's": [SIGN_IN_FIRST] + [NOT_FOUND] * 4,
+    "run_check_now": [SIGN_IN_FIRST, NOT_FOUND, DONE, DONE, DONE],
+    "email_preferences": [SIGN_IN_FIRST, DONE, DONE, DONE, DONE],
+    "check_in A": [DONE] * 5,  # the link is the credential: its own account, nothing else
+    "check_in forged": ["400"] * 5,
+}  # fmt: skip
+IMPORT_FILES = {
+    "homes": "ods_code,name\n{ods},Renamed {ods}\n",
+    "mailboxes": "ods_code,email\n{ods},new.box.{ods}@nhs.net\n",
+    "accounts": "email,ods_code\nnew.{ods}@nhs.net,{ods}\n",
+}
+
+
+# Pages that change nothing whatever the method (a POST to them writes nothing either).
+READ_ONLY = {"home", "health", "guidance:index", "guidance:page", "guidance:card", "dashboard",
+             "dashboard_csv", "home_detail", "import_preview", "import_progress",
+             "import_record", "export_download"}  # fmt: skip
+SIGN_IN_PAGES = {"login", "logout", "password_reset", "password_reset_done",
+                 "password_reset_confirm", "password_reset_complete"}  # fmt: skip
+
+
+def snapshot():
+    """Everything a POST could change, row by row, with the home each row belongs to."""
+    rows = {}
+    for home in CareHome.objects.values_list("pk", "ods_code", "name", "region_id"):
+        rows[("home", home[1])] = (home[0], home)
+    for box in SharedMailbox.objects.values_list("email", "home_id", "display_name"):
+        rows[("mailbox", box[0])] = (box[1], box)
+    fields = ["email", "home_id", "display_name", "reported_status", "left_on", "attested_on",
+              "removal_requested_on", "reminders_opt_out", "last_activity"]  # fmt: skip
+    for account in StaffAccount.objects.values_list(*fields):
+        rows[("account", account[0])] = (account[1], account)
+    for link in MailboxLink.objects.values_list("account_id", "mailbox_id", "mailbox__home_id"):
+        rows[("link", link[:2])] = (link[2], link)
+    for user in User.objects.values_list("email", "digest_opt_out"):
+        rows[("user", user[0])] = (None, user)
+    return rows
+
+
+def changed(before, after) -> set:
+    """(kind, home id or user email) of every row added, removed or changed."""
+    found = set()
+    for key in before.keys() | after.keys():
+        if before.get(key) != after.get(key):
+            home = (before.get(key) or after.get(key))[0]
+            found.add((key[0], key[1] if key[0] == "user" else home))
+    return found
+
+
+@pytest.fixture
+def write_world(world, rosewood, willow):
+    from accounts.models import Notification
+
+    for home, email in ((rosewood, "a.box@nhs.net"), (willow, "b.box@nhs.net")):
+        SharedMailbox.objects.create(home=home, email=email)
+    reminder = Notification.objects.create(
+        kind="reminder", recipient="a@nhs.net", about="x", subject="x",
+        account=StaffAccount.objects.get(email="a@nhs.net"),
+    )  # fmt: skip
+    world["A"]["home"], world["B"]["home"] = rosewood, willow
+    world["reminder"] = reminder
+    return world
+
+
+def write_request(key, world, user, client):
+    """Make the POST a matrix key names; returns (response, target home id or None)."""
+    from accounts.notify import check_in_token
+
+    name, _, rest = key.partition(" ")
+    if name == "account_action":
+        slug, variant = rest.split(" ")
+        home_variant, _, account_variant = variant.partition("/")
+        home = world[home_variant]
+        account = world[account_variant or home_variant]
+        data = {"on": TODAY.strftime("%d/%m/%Y")}
+        if slug == "link":
+            target = world[account_variant or home_variant]["home"]
+            data = {"mailbox": SharedMailbox.objects.get(home=target, email__contains=".box").pk}
+        url = reverse("account_action", args=[home["ods_code"], account["pk"], slug])
+        return client.post(url, data), world[account_variant or home_variant]["home"].pk
+    if name == "import":
+        kind, variant = rest.split(" ")
+        text = IMPORT_FILES[kind].format(ods=world[variant]["ods_code"])
+        upload = client.post(
+            reverse("import_new"),
+            {"kind": kind, "file": SimpleUploadedFile("f.csv", text.encode(), "text/csv")},
+        )
+        if upload.status_code != 302 or "/imports/" not in upload.url:
+            return upload, None
+        client.get(upload.url)
+        token = upload.url.rstrip("/").split("/")[-1]
+        return client.post(reverse("import_confirm", args=[token])), world[variant]["home"].pk
+    if name == "import_confirm":
+        return client.post(reverse("import_confirm", args=["ab" * 16])), None
+    if name == "check_in":
+        token = check_in_token(world["reminder"]) if rest == "A" else "forged-token"
+        return client.post(reverse("check_in", args=[token])), world["A"]["home"].pk
+    if name == "email_preferences":
+        return client.post(reverse(name), {"digest_opt_out": "on"}), None
+    return client.post(reverse(name)), None
+
+
+def test_every_url_is_in_the_write_matrix_or_changes_nothing(db):
+    names = {name for name, _ in named_patterns()}
+    covered = {key.split(" ")[0] for key in WRITES} - {"import"} | {"import_new"}
+    assert names - READ_ONLY - SIGN_IN_PAGES == covered, names - READ_ONLY - SIGN_IN_PAGES ^ covered
+
+
+def test_write_matrix(write_world, settings):
+    from django.db import transaction
+
+    from accounts.models import AuditEntry
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    failures, checked = [], 0
+    for key, outcomes in WRITES.items():
+        for role, user, expected in zip(ROLES, write_world["users"], outcomes, strict=True):
+            client = Client()
+            if user:
+                client.force_login(user)
+            with transaction.atomic():  # each cell starts from the same world
+                before, audits = snapshot(), AuditEntry.objects.count()
+                response, target = write_request(key, write_world, user, client)
+                after, audited = snapshot(), AuditEntry.objects.count() > audits
+                record = ImportRecord.objects.exclude(outcome="dry_run").order_by("-pk").first()
+                transaction.set_rollback(True)
+            checked += 1
+            status = response.status_code
+            location = response.get("Location", "")
+            diff = changed(before, after)
+            if expected == DONE:
+                own = {("user", user.email)} if user and key == "email_preferences" else set()
+                allowed = {(kind, target) for kind in ("home", "mailbox", "account", "link")}
+                done_status = 200 if key.startswith("check_in") else 302  # a page, not a redirect
+                ok = status == done_status and "/accounts/login/" not in location
+                ok = ok and diff <= allowed | own and (diff or key == "run_check_now")
+                ok = ok and (audited or key == "email_preferences")
+            elif expected == SIGN_IN_FIRST:
+                ok = status == 302 and location.startswith("/accounts/login/") and not diff
+            elif expected == REFUSED:
+                ok = status == 302 and not diff and record.outcome == "failed"
+                ok = ok and "is not one of your homes" in " ".join(record.errors)
+            else:
+                ok = status == int(expected) and not diff
+            if not ok:
+                failures.append(f"{role} POST {key}: {status} {location} changed {diff}")
+    assert not failures, "\n".join(failures)
+    assert checked == len(WRITES) * len(ROLES)
 
 
 # ---------------------------------------------------------------------------------------

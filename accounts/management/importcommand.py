@@ -6,6 +6,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand
 
 from accounts.imports import run_import
+from accounts.models import User
+from accounts.rules import normalise_email
 
 SHOWN_ERRORS = 50
 
@@ -21,16 +23,29 @@ class ImportCommand(BaseCommand):
             action="store_true",
             help="write the good rows, list the skipped ones",
         )
+        parser.add_argument(
+            "--as",
+            dest="as_user",
+            metavar="USER_EMAIL",
+            help="import as this portal user: rows outside their homes are errors",
+        )
 
     def handle(self, *args, **options):
         path = Path(options["file"])
         if not path.is_file():
             self.stderr.write(f"file: {path} does not exist or is not a file")
             sys.exit(2)
+        user = None
+        if options["as_user"]:
+            user = User.objects.filter(email=normalise_email(options["as_user"])).first()
+            if user is None or not user.is_active:
+                self.stderr.write(f"--as: no active portal user {options['as_user']}")
+                sys.exit(2)
         progress = self._progress if sys.stderr.isatty() else None
         result = run_import(
             self.kind,
             path,
+            user=user,
             dry_run=options["dry_run"],
             skip_bad_rows=options["skip_bad_rows"],
             progress=progress,
