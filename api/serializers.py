@@ -73,14 +73,27 @@ class HomeAccountSerializer(AccountSerializer):
 
 class HomeMailboxSerializer(MailboxSerializer):
     ods_code = None
-    linked_accounts = serializers.ListField(child=serializers.EmailField())
+    linked_accounts = serializers.SerializerMethodField(
+        help_text="The first linked people, as the home page names them."
+    )
+    linked_more = serializers.IntegerField(help_text="How many more are linked.")
+
+    @extend_schema_field(serializers.ListField(child=serializers.EmailField()))
+    def get_linked_accounts(self, mailbox):
+        return [account.email for account in mailbox.linked]
 
 
 class HomeDetailSerializer(HomeSerializer):
     registered_landline = serializers.CharField()
     cqc_location_id = serializers.CharField()
     mailboxes = HomeMailboxSerializer(many=True, source="mailbox_list")
-    accounts = HomeAccountSerializer(many=True, source="account_list")
+    accounts = HomeAccountSerializer(
+        many=True,
+        source="account_list",
+        help_text="The first accounts by disable date, soonest first, as on the home page.",
+    )
+    accounts_total = serializers.IntegerField()
+    all_accounts = serializers.URLField(help_text="Every account of the home, in cursor pages.")
 
 
 class RunSerializer(serializers.Serializer):
@@ -110,7 +123,7 @@ class RunSerializer(serializers.Serializer):
 # What a filter may hold, written into the schema too: an ODS code as the imports take it, and
 # no NUL character anywhere (PostgreSQL cannot compare one).
 ODS_CODE = RegexValidator(
-    r"^\s*[A-Za-z0-9]{3,6}\s*$", "Not an ODS code: use 3 to 6 letters or digits."
+    r"^ *[A-Za-z0-9]{3,6} *$", "Not an ODS code: use 3 to 6 letters or digits."
 )
 NO_NUL = RegexValidator(r"^[^\x00]*$", "A NUL character is not allowed.")
 
@@ -122,8 +135,12 @@ def _ods_code():
 
 
 def _region():
+    # Kept as given (ApiView.filters trims it): only spaces is no filter, not an error.
     return serializers.CharField(
-        required=False, validators=[NO_NUL], help_text="A region's name, as in the portal."
+        required=False,
+        trim_whitespace=False,
+        validators=[NO_NUL],
+        help_text="A region's name, as in the portal.",
     )
 
 

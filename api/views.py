@@ -1,7 +1,10 @@
 """The read API: thin views over the scoping door (accounts/scoping.py) and the pages' own
 figure functions. GET only: nothing here writes."""
 
+from urllib.parse import urlencode
+
 from django.db.models import Q
+from django.urls import reverse
 from django.utils.functional import cached_property
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -57,7 +60,9 @@ class ApiView(generics.GenericAPIView):
             return {}
         checked = self.filters_class(data=self.request.query_params)
         checked.is_valid(raise_exception=True)
-        return checked.validated_data
+        wanted = dict(checked.validated_data)
+        region = wanted.pop("region", "").strip()  # only spaces is no filter
+        return {**wanted, "region": region} if region else wanted
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -111,7 +116,8 @@ class HomeList(ListView):
 
 @extend_schema(responses={(200, JSON): serializers.HomeDetailSerializer, **ERRORS})
 class HomeDetail(ApiView, generics.RetrieveAPIView):
-    """One home with its shared mailboxes and staff accounts, as its page shows them."""
+    """One home with its shared mailboxes and, as its page shows them, its first accounts by
+    disable date (soonest first); `all_accounts` pages through every one of them."""
 
     serializer_class = serializers.HomeDetailSerializer
 
@@ -121,17 +127,17 @@ class HomeDetail(ApiView, generics.RetrieveAPIView):
             raise exceptions.NotFound("No such care home.")
         home = get_home_for_user(self.request.user, ods_code)
         summary = dashboard.summaries(homes_for(self.request.user).filter(pk=home.pk))[0]
-        accounts = dashboard.home_accounts(home)
-        linked = {mailbox.pk: [] for mailbox in summary.mailboxes}
-        for account in accounts:
+        dashboard.name_linked(summary.mailboxes)
+        first = dashboard.home_accounts(home, "disable", 1)
+        for account in first.object_list:
             account.mailbox_emails = [mailbox.email for mailbox in account.mailboxes.all()]
-            for mailbox in account.mailboxes.all():
-                linked[mailbox.pk].append(account.email)
-        for mailbox in summary.mailboxes:
-            mailbox.linked_accounts = linked[mailbox.pk]
         home.counts = summary.counts
         home.mailbox_list = summary.mailboxes
-        home.account_list = accounts
+        home.account_list = first.object_list
+        home.accounts_total = first.paginator.count
+        home.all_accounts = self.request.build_absolute_uri(
+            f"{reverse('api:accounts')}?{urlencode({'ods_code': home.ods_code})}"
+        )
         return home
 
 
