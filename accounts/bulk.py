@@ -39,9 +39,10 @@ def load(table: str, columns: list[str], rows: Iterable[tuple]) -> int:
                 buffer = io.StringIO()
                 csv.writer(buffer, lineterminator="\n").writerows(chunk)
                 buffer.seek(0)
-                cursor.cursor.copy_expert(
-                    f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buffer
-                )
+                with connection.wrap_database_errors:  # the driver's own cursor raises its own
+                    cursor.cursor.copy_expert(
+                        f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buffer
+                    )
             else:
                 marks = ", ".join(["%s"] * len(columns))
                 cursor.executemany(

@@ -10,42 +10,26 @@ Three shapes of the same statements:
 - scoped (`home=` after a manager's action, `home_ids=` after an import): the same
   statements restricted to those homes' rows, the mailbox aggregate included.
 
-Locks. A national run holds NATIONAL_LOCK exclusively and is skipped when another national
-run holds it. Every run then takes ROWS_LOCK: national runs exclusively, scoped runs shared,
-both waiting at most a bounded time (LOCK_WAIT_S) rather than being skipped, so a manager's
-recheck waits for the nightly run to finish and then runs, and the nightly run waits for
-rechecks in progress (they take milliseconds). PostgreSQL: transaction-level advisory locks
-and `lock_timeout`; scoped runs also lock their homes' rows in id order, so two rechecks of
-one home run one after the other. SQLite: the same two locks as files under VAR_DIR (flock),
-the rows lock exclusive for every run since SQLite has one writer at a time anyway. A run
-that cannot get the rows lock in time is recorded as skipped with the reason.
+The scope of a run and the locks that keep runs apart are in checkscope.py.
 
 Each run is one transaction: a run that dies leaves the previous state whole. The rules are
 in rules.py; rulesql.py writes them as SQL.
 """
 
-import fcntl
-import json
 import logging
-import time
 from collections.abc import Iterable
-from contextlib import contextmanager
 from datetime import date
 
-from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
 from . import rulesql
+from .checkscope import CheckBusy, Scope, locked_transaction
 from .models import CareHome, CheckRun, PendingCheck, SharedMailbox, StaffAccount
 from .rules import AccountState, MailboxRisk, Thresholds
 
 log = logging.getLogger(__name__)
-
-NATIONAL_LOCK = 0x4E48534D  # "NHSM": one national run at a time
-ROWS_LOCK = 0x4E48534E  # national runs exclusive, scoped runs shared
-LOCK_WAIT_S = 20
 
 HOMES = CareHome._meta.db_table
 ACCOUNTS = StaffAccount._meta.db_table
@@ -54,36 +38,6 @@ PENDING = PendingCheck._meta.db_table
 LINKS = "accounts_mailboxlink"
 CHANGES = "accounts_statechange"
 TEMP_TABLES = ("check_pending", "check_account_changes", "check_mailboxes", "check_mailbox_changes")
-
-
-class CheckBusy(Exception):
-    """The rows lock was not free within LOCK_WAIT_S."""
-
-
-class Scope:
-    """Which rows a run judges: every home (national) or some homes (scoped)."""
-
-    def __init__(self, home_ids: Iterable[int] | None, full: bool):
-        self.home_ids = None if home_ids is None else sorted(set(home_ids))
-        self.full = full and self.home_ids is None
-        self.pg = connection.vendor == "postgresql"
-
-    @property
-    def national(self) -> bool:
-        return self.home_ids is None
-
-    def param(self):
-        if self.national:
-            return None
-        return self.home_ids if self.pg else json.dumps(self.home_ids)
-
-    def homes(self, column: str) -> str:
-        """A condition on a home id column: true for this run's homes."""
-        if self.national:
-            return "TRUE" if self.pg else "1"
-        if self.pg:
-            return f"{column} = ANY(%(homes)s)"
-        return f"{column} IN (SELECT value FROM json_each(%(homes)s))"
 
 
 def _account_changes(scope: Scope, days: int) -> list[tuple[str, str | None]]:
@@ -114,7 +68,8 @@ def _account_changes(scope: Scope, days: int) -> list[tuple[str, str | None]]:
             f"""WITH s AS ({judged}),
                 ins AS (INSERT INTO check_account_changes
                     SELECT id, old_state, new_state, new_disable FROM s WHERE {changed})
-                SELECT new_state, COUNT(*) FROM s GROUP BY new_state""",
+                SELECT new_state, COUNT(*), SUM(CASE WHEN {changed} THEN 1 ELSE 0 END)
+                FROM s GROUP BY new_state""",
             "check_account_changes",
         ),
     ]
@@ -240,75 +195,11 @@ def _statements(scope: Scope, days: int) -> list[tuple[str, str | None]]:
     return [step if isinstance(step, tuple) else (step, None) for step in steps]
 
 
-@contextmanager
-def _file_lock(name: str, mode: int, wait: float | None):
-    """An OS file lock beside the SQLite database (works across processes). Yields False
-    when `wait` is None and the lock is held; raises CheckBusy when waiting runs out."""
-    with open(settings.VAR_DIR / name, "w") as handle:
-        deadline = time.monotonic() + (wait or 0)
-        while True:
-            try:
-                fcntl.flock(handle, mode | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if wait is None:
-                    yield False
-                    return
-                if time.monotonic() > deadline:
-                    raise CheckBusy(f"waited {wait} s for another check to finish") from None
-                time.sleep(0.05)
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-@contextmanager
-def _locked(scope: Scope):
-    """Yields False when another national run holds the national lock (this national run
-    is then skipped); otherwise holds the locks for the transaction it is entered in."""
-    if connection.vendor != "postgresql":
-        if scope.national:
-            with _file_lock("check_inactivity.lock", fcntl.LOCK_EX, None) as acquired:
-                if not acquired:
-                    yield False
-                    return
-                with _file_lock("check_rows.lock", fcntl.LOCK_EX, LOCK_WAIT_S):
-                    yield True
-        else:
-            with _file_lock("check_rows.lock", fcntl.LOCK_EX, LOCK_WAIT_S):
-                yield True
-        return
-    with connection.cursor() as cursor:
-        if scope.national:
-            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [NATIONAL_LOCK])
-            if not cursor.fetchone()[0]:
-                yield False
-                return
-        cursor.execute(f"SET LOCAL lock_timeout = '{int(LOCK_WAIT_S * 1000)}ms'")
-        try:
-            if scope.national:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROWS_LOCK])
-            else:
-                cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [ROWS_LOCK])
-                cursor.execute(
-                    f"SELECT id FROM {HOMES} WHERE {scope.homes('id')} ORDER BY id FOR UPDATE",
-                    {"homes": scope.param()},
-                )
-        except OperationalError as exc:
-            cause = exc.__cause__  # psycopg names the code sqlstate, psycopg2 pgcode
-            if getattr(cause, "sqlstate", getattr(cause, "pgcode", None)) == "55P03":
-                raise CheckBusy(f"waited {LOCK_WAIT_S} s for another check to finish") from exc
-            raise
-        if scope.national:
-            cursor.execute("SET LOCAL lock_timeout = 0")
-    yield True
-
-
 def _settings_for_big_statements(cursor) -> None:
-    """PostgreSQL settings for this transaction only (figures in bench/check.py's notes)."""
+    """PostgreSQL settings for this transaction only (README: "The check at national scale")."""
     cursor.execute("SET LOCAL work_mem = '256MB'")
     cursor.execute("SET LOCAL jit = off")
+    cursor.execute("SET LOCAL random_page_cost = 1.1")
 
 
 RECOVERED_FROM = (AccountState.INACTIVE, AccountState.AT_RISK)
@@ -320,8 +211,9 @@ FULL_WHEN_CHANGED = 0.2
 def _execute(cursor, steps, params) -> list | None:
     """Runs (sql, table) steps; a named table was just filled: index it on SQLite (which
     joins an UPDATE ... FROM by looking rows up) and analyse it (without statistics the
-    planner takes it for tiny and joins row by row; a million changes need a hash join).
-    Returns the rows of the last step that returned any."""
+    planner guesses its size: a hash join over every link for one home's three mailboxes,
+    or row by row for a million changes). Returns the rows of the last step that returned
+    any."""
     rows = None
     for sql, table in steps:
         cursor.execute(sql, params)
@@ -353,7 +245,11 @@ def _apply(run: CheckRun, thresholds: Thresholds, scope: Scope) -> None:
             cursor.execute(f"CREATE TEMPORARY TABLE check_pending AS SELECT * FROM {PENDING}")
         counted = _execute(cursor, _account_changes(scope, days), params)
         if counted is not None:
-            by_state = dict(counted)
+            by_state = {state: n for state, n, _ in counted}
+            changed = sum(n for _, _, n in counted)
+            if scope.national and changed > FULL_WHEN_CHANGED * sum(by_state.values()):
+                scope.full = True
+        _execute(cursor, _statements(scope, days), params)
         cursor.execute(
             f"""SELECT
                 SUM(CASE WHEN new_state = {rulesql.literal(AccountState.INACTIVE)}
@@ -362,20 +258,17 @@ def _apply(run: CheckRun, thresholds: Thresholds, scope: Scope) -> None:
                 SUM(CASE WHEN new_state = {rulesql.literal(AccountState.ACTIVE)}
                     AND old_state IN ({rulesql.in_list(RECOVERED_FROM)}) THEN 1 ELSE 0 END),
                 SUM(CASE WHEN new_state IS DISTINCT FROM old_state THEN 1 ELSE 0 END),
-                COUNT(*)
+                (SELECT COUNT(*) FROM check_mailbox_changes
+                    WHERE new_risk IS DISTINCT FROM old_risk)
             FROM check_account_changes"""
         )
-        flagged, recovered, account_events, changed = cursor.fetchone()
-        if scope.national and by_state and changed > FULL_WHEN_CHANGED * sum(by_state.values()):
-            scope.full = True
-        _execute(cursor, _statements(scope, days), params)
-        cursor.execute(
-            "SELECT COUNT(*) FROM check_mailbox_changes WHERE new_risk IS DISTINCT FROM old_risk"
-        )
-        mailbox_events = cursor.fetchone()[0]
-        # A failed run's tables went with its transaction; these go before the next run.
-        for table in TEMP_TABLES:
-            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        flagged, recovered, account_events, mailbox_events = cursor.fetchone()
+        # (A failed run's tables go with its transaction.)
+        if connection.vendor == "postgresql":
+            cursor.execute(f"DROP TABLE IF EXISTS {', '.join(TEMP_TABLES)}")
+        else:
+            for table in TEMP_TABLES:
+                cursor.execute(f"DROP TABLE IF EXISTS {table}")
     accounts, mailboxes = StaffAccount.objects.all(), SharedMailbox.objects.all()
     if not scope.national:
         accounts = accounts.filter(home_id__in=scope.home_ids)
@@ -426,7 +319,7 @@ def run_check(
     )
     thresholds = Thresholds.from_settings()
     try:
-        with transaction.atomic(), _locked(scope) as acquired:
+        with locked_transaction(scope) as acquired:
             if acquired:
                 _apply(run, thresholds, scope)
                 _mark_checked(run, scope)

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from .rules import LONDON
 
-SNIFF_BYTES = 64 * 1024
 READ_BYTES = 1024 * 1024
 
 
@@ -41,11 +40,12 @@ class FileFacts:
     size: int
     sha256: str
     encoding: str
+    container: str = "csv"
+    sheet: str = ""
 
 
-def inspect(path: Path, max_bytes: int) -> FileFacts:
-    """Size (refused before reading when too large), checksum and encoding, in one pass."""
-    size = path.stat().st_size
+def check_size(size: int, max_bytes: int) -> None:
+    """Refused before reading when too large."""
     if size > max_bytes:
         raise FileRefused(
             f"the file is {size / 1_048_576:,.0f} MB; the most an import takes is "
@@ -53,12 +53,25 @@ def inspect(path: Path, max_bytes: int) -> FileFacts:
         )
     if size == 0:
         raise FileRefused("the file is empty")
+
+
+def inspect(path: Path, max_bytes: int) -> FileFacts:
+    """Size, checksum and encoding of a text file, in one pass. A NUL byte anywhere means
+    binary data (no CSV holds one), and the database could not store it."""
+    size = path.stat().st_size
+    check_size(size, max_bytes)
     digest = hashlib.sha256()
     decoders = {name: codecs.getincrementaldecoder(name)() for name in ("utf-8-sig", "cp1252")}
+    offset = 0
     with path.open("rb") as handle:
-        chunk = handle.read(SNIFF_BYTES)
-        _refuse_non_csv(chunk)
         while True:
+            chunk = handle.read(READ_BYTES)
+            if (nul := chunk.find(b"\x00")) >= 0:
+                raise FileRefused(
+                    f"this is not a text file: it holds binary data (byte {offset + nul + 1:,}). "
+                    "Export the report as CSV or .xlsx"
+                )
+            offset += len(chunk)
             digest.update(chunk)
             for name, decoder in list(decoders.items()):
                 try:
@@ -67,25 +80,10 @@ def inspect(path: Path, max_bytes: int) -> FileFacts:
                     del decoders[name]
             if not chunk:
                 break
-            chunk = handle.read(READ_BYTES)
     if not decoders:
         raise FileRefused("the file is neither UTF-8 nor Windows-1252 text; save it as CSV UTF-8")
     encoding = next(iter(decoders))
     return FileFacts(size=size, sha256=digest.hexdigest(), encoding=encoding)
-
-
-def _refuse_non_csv(head: bytes) -> None:
-    if head.startswith(b"PK\x03\x04"):
-        raise FileRefused(
-            "this is an Excel workbook (.xlsx) or another zip file, not CSV. "
-            "In Excel use File > Save As > CSV UTF-8, then import that file."
-        )
-    if head.startswith(b"\xd0\xcf\x11\xe0"):
-        raise FileRefused("this is an old Excel (.xls) file, not CSV. Save it as CSV UTF-8 first.")
-    if head.startswith(b"%PDF"):
-        raise FileRefused("this is a PDF, not a CSV file")
-    if b"\x00" in head:
-        raise FileRefused("this is not a text file (it holds binary data); export it as CSV")
 
 
 def rows(path: Path, encoding: str) -> Iterator[tuple[int, list[str]]]:

@@ -2,7 +2,8 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 
-from .rules import normalise_email
+from .models import CareHome
+from .rules import normalise_email, normalise_ods_code
 
 
 class EmailAuthenticationForm(AuthenticationForm):
@@ -19,6 +20,32 @@ class EmailAuthenticationForm(AuthenticationForm):
         return normalise_email(self.cleaned_data["username"])
 
 
+class HomeChoiceField(forms.ModelChoiceField):
+    """One of the user's homes: a list to choose from, or for someone with hundreds of homes
+    a box for its ODS code (a list that long helps nobody)."""
+
+    LIST_AT_MOST = 200
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            to_field_name="ods_code",
+            empty_label="None: the file has an ODS code column",
+            error_messages={"invalid_choice": "Choose one of your homes, by its ODS code."},
+            **kwargs,
+        )
+
+    def offer(self, homes) -> None:
+        self.queryset = homes.order_by("name", "ods_code")
+        if self.queryset.count() > self.LIST_AT_MOST:
+            self.widget = forms.TextInput(
+                attrs={"autocomplete": "off", "class": "nhsuk-input--width-10"}
+            )
+            self.help_text += " Type its ODS code."
+
+    def to_python(self, value):
+        return super().to_python(normalise_ods_code(value) if isinstance(value, str) else value)
+
+
 class ImportUploadForm(forms.Form):
     kind = forms.ChoiceField(
         label="What the file holds",
@@ -31,9 +58,30 @@ class ImportUploadForm(forms.Form):
         initial="accounts",
     )
     file = forms.FileField(
-        label="CSV file",
-        help_text="A CSV file, UTF-8 or saved from Excel. The columns are listed below.",
+        label="CSV file or Excel workbook",
+        help_text="A CSV file, an Excel workbook (.xlsx) or a Microsoft 365 usage report, "
+        "as downloaded. The formats and columns are listed below.",
     )
+    home = HomeChoiceField(
+        queryset=CareHome.objects.none(),
+        required=False,
+        label="Which home the file is for (optional)",
+        help_text="Only for a report with no ODS code column, such as a Microsoft 365 report: "
+        "every row is taken to be for this home.",
+    )
+
+    def __init__(self, *args, homes=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if homes is not None:
+            self.fields["home"].offer(homes)
+
+    def clean_home(self):
+        home = self.cleaned_data.get("home")
+        if home and self.cleaned_data.get("kind") == "homes":
+            raise forms.ValidationError(
+                "A care homes file lists many homes: leave the home empty for it."
+            )
+        return home
 
     def clean_file(self):
         upload = self.cleaned_data["file"]

@@ -18,11 +18,11 @@ from pathlib import Path
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
-from . import bulk, csvfiles
+from . import bulk, csvfiles, headers, sheets
 from .importscope import SCOPE_HOMES, SCOPE_REGIONS, scope_checks
-from .importspecs import SPECS, Spec
-from .models import ImportRecord
-from .rules import london_today
+from .importspecs import KIND_NAMES, SPECS, Spec
+from .models import CareHome, ImportRecord
+from .rules import is_valid_ods_code, london_today, normalise_ods_code
 from .scoping import ImportScope, import_scope_for
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,10 @@ class ImportResult:
     dry_run: bool = False
     skip_bad_rows: bool = False
     encoding: str = ""
+    container: str = ""  # csv or xlsx, once the file could be opened
+    file_format: str = ""  # what the file was taken to be, in words
+    report_date: date | None = None  # the date a Microsoft 365 report was true
+    ods: str = ""  # the home every row is for, when the file was imported for one
     rows: int = 0
     created: int = 0
     updated: int = 0
@@ -112,10 +116,12 @@ def run_import(
     progress: Callable[[int, float], None] | None = None,
     token: str = "",
     scope: ImportScope | None = None,
+    ods: str | None = None,
 ) -> ImportResult:
-    """Import one CSV file; always leaves an ImportRecord saying what happened. Rows may
-    touch only what `scope` allows (by default the user's: scoping.import_scope_for, where
-    no user is an operator at the command line and may touch anything)."""
+    """Import one CSV file or workbook; always leaves an ImportRecord saying what happened.
+    Rows may touch only what `scope` allows (by default the user's: scoping.import_scope_for,
+    where no user is an operator at the command line and may touch anything). ods: the file
+    is for this one home (it may then have no ODS code column)."""
     spec = SPECS[kind]
     scope = import_scope_for(user) if scope is None else scope
     path = Path(path)
@@ -124,11 +130,13 @@ def run_import(
         kind=kind, source=source, user=user, file_name=result.file_name, token=token
     )
     try:
-        facts = csvfiles.inspect(path, settings.IMPORT_MAX_BYTES)
+        if ods is not None:
+            result.ods = _home_for_file(spec, ods, scope)
+        facts = sheets.inspect(path, settings.IMPORT_MAX_BYTES)
         record.size, record.sha256 = facts.size, facts.sha256
-        result.encoding = facts.encoding
+        result.encoding, result.container = facts.encoding, facts.container
         with transaction.atomic():
-            _stage(spec, path, facts.encoding, result, progress)
+            _stage(spec, path, facts, result, progress)
             _check(spec, result, scope)
             if result.error_count and not skip_bad_rows:
                 transaction.set_rollback(True)
@@ -145,7 +153,10 @@ def run_import(
         result.add_error(exc.line, exc.column, exc.message)
     except DatabaseError as exc:  # the transaction rolled back: nothing was written
         result.written = False
-        result.add_error(0, "database", f"the import stopped and wrote nothing ({exc})")
+        reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        result.add_error(
+            0, "database", f"the import stopped and wrote nothing (the database said: {reason})"
+        )
     record.finish(result)
     result.record_id = record.pk
     if result.written and result.home_ids:
@@ -167,35 +178,50 @@ def _recheck(result: ImportResult) -> None:
     result.recheck_run_id = run.pk
 
 
+def _home_for_file(spec: Spec, ods: str, scope: ImportScope) -> str:
+    if spec.kind == "homes":
+        raise _Refused(0, "ods_code", "a care homes file is not for one home: give no home")
+    code = normalise_ods_code(ods)
+    if not is_valid_ods_code(code):
+        raise _Refused(
+            0, "ods_code", f"{ods.strip()!r} is not a valid ODS code: use 3 to 6 letters or digits"
+        )
+    if scope.unscoped and not CareHome.objects.filter(ods_code=code).exists():
+        raise _Refused(0, "ods_code", f"no care home with ODS code {code} (import homes first)")
+    if not scope.unscoped and not scope.homes.filter(ods_code=code).exists():
+        raise _Refused(0, "ods_code", f"{code} is not one of your homes")
+    return code
+
+
 def _drop_staging() -> None:
     with connection.cursor() as cursor:
         for table in (STAGE, LINKS, ERRORS, SCOPE_HOMES, SCOPE_REGIONS):
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def _stage(spec: Spec, path: Path, encoding: str, result: ImportResult, progress) -> None:
+def _stage(spec: Spec, path: Path, facts, result: ImportResult, progress) -> None:
     _drop_staging()
     staging = ", ".join(f"{name} {kind}" for name, kind in STAGING[spec.kind])
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMPORARY TABLE {STAGE} (line integer, {staging})")
         cursor.execute(f"CREATE TEMPORARY TABLE {LINKS} (line integer, email text, mailbox text)")
         cursor.execute(f"CREATE TEMPORARY TABLE {ERRORS} (line integer, col text, message text)")
-    records = csvfiles.rows(path, encoding)
+    records = sheets.rows(path, facts.container, facts.encoding)
     try:
         header_line, header = next(records, (1, []))
     except csv.Error as exc:
         raise _Refused(1, "file", f"this is not a CSV file this portal can read ({exc})") from None
     if not any(h.strip() for h in header):
         raise _Refused(1, "file", "the file has no header row")
-    positions, missing = spec.match(header)
-    if missing:
-        found = ", ".join(csvfiles.shown(h) for h in header if h.strip())
-        raise _Refused(
-            1, ", ".join(missing), f"required column missing (the file's columns are: {found})"
-        )
-    result.has_links_column = "shared_mailboxes" in positions
-    result.columns = {name: header[index] for name, index in positions.items()}
-    readers = [(c.name, c.read, c.required, positions.get(c.name)) for c in spec.columns]
+    plan = headers.plan(spec, header, ods=result.ods or None)
+    result.file_format = _file_format(plan, facts)
+    for column, message in plan.problems[1:]:
+        result.add_error(header_line, column, message)
+    if plan.problems:
+        raise _Refused(header_line, *plan.problems[0])
+    result.has_links_column = "shared_mailboxes" in plan.columns
+    result.columns = plan.columns
+    readers = plan.readers
     links: list[tuple] = []
     started = time.monotonic()
 
@@ -230,11 +256,23 @@ def _stage(spec: Spec, path: Path, encoding: str, result: ImportResult, progress
     except csv.Error as exc:
         raise _Refused(result.rows + 2, "file", f"the file is not valid CSV ({exc})") from None
     bulk.load(LINKS, ["line", "email", "mailbox"], links)
+    if plan.report_dates:
+        result.report_date = max(plan.report_dates)
     if result.rows == 0:
         raise _Refused(header_line, "file", "the file has a header but no data rows")
     with connection.cursor() as cursor:
         for table in (STAGE, LINKS):  # so the planner joins the staged rows sensibly
             cursor.execute(f"ANALYZE {table}")
+
+
+def _file_format(plan: headers.Plan, facts: csvfiles.FileFacts) -> str:
+    """What the file was taken to be, in the words the upload page uses."""
+    container = sheets.CONTAINER_NAMES[facts.container]
+    if facts.container == sheets.XLSX:
+        container += f", sheet {facts.sheet!r}"
+    if plan.layout:
+        return f"{plan.layout} ({container})"
+    return f"{container} with the portal's columns"
 
 
 def _reject(result: ImportResult, line: int, column: str, message: str) -> None:
@@ -247,11 +285,11 @@ def _reject(result: ImportResult, line: int, column: str, message: str) -> None:
 def _read_row(readers, line: int, fields: list[str], result: ImportResult) -> list | None:
     """The row's values in column order, or None (with its errors recorded)."""
     values, errors = [], []
-    for name, read, required, index in readers:
-        if index is None:  # an absent column leaves what the portal knows as it is
+    for name, read, required, cells in readers:
+        if cells is None:  # an absent column leaves what the portal knows as it is
             values.append(None)
             continue
-        raw = fields[index]
+        raw = cells(fields)
         if required and not raw.strip():
             errors.append((name, "is empty; it is required"))
             continue
@@ -288,6 +326,22 @@ def _check(spec: Spec, result: ImportResult, scope: ImportScope) -> None:
                 || ' (import homes first)'
                 FROM {STAGE} s WHERE NOT EXISTS
                 (SELECT 1 FROM accounts_carehome h WHERE h.ods_code = s.ods_code)"""
+        )
+    if spec.kind != "homes":
+        # A file of the other kind with the same columns (email, ods_code, display_name)
+        # shows itself by its addresses: one address is never both a person and a mailbox.
+        other, noun, ours = (
+            ("staffaccount", "a staff account", "a shared mailbox")
+            if spec.kind == "mailboxes"
+            else ("sharedmailbox", "a shared mailbox", "a staff account")
+        )
+        other_kind = "accounts" if spec.kind == "mailboxes" else "mailboxes"
+        checks.append(
+            f"""SELECT s.line, 'email', s.email || ' is {noun} of this home, not {ours}: '
+                || 'is this {KIND_NAMES[other_kind][0]}?'
+                FROM {STAGE} s JOIN accounts_{other} o ON o.email = s.email
+                JOIN accounts_carehome h ON h.id = o.home_id AND h.ods_code = s.ods_code"""
+            + ("" if scope.unscoped else f" WHERE h.id IN (SELECT id FROM {SCOPE_HOMES})")
         )
     if spec.kind == "accounts" and scope.unscoped:
         checks += [

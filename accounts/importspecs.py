@@ -4,7 +4,7 @@ cell is read, and the staging table a file is loaded into before it is checked a
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from .csvfiles import header_key, parse_date, parse_moment, shown
 from .rules import (
@@ -124,17 +124,32 @@ class Spec:
     key: str
     columns: tuple[Column, ...]
 
-    def match(self, header: list[str]) -> tuple[dict[str, int], list[str]]:
-        """Which file column feeds each of ours, and the required ones missing."""
-        positions = {}
+    @cached_property
+    def by_header_key(self) -> dict[str, Column]:
+        found: dict[str, Column] = {}
+        for column in self.columns:
+            for key in column.header_keys():
+                found.setdefault(key, column)
+        return found
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+    def match(self, header: list[str]) -> tuple[dict[str, int], list[str], list[tuple]]:
+        """Which file column feeds each of ours, the required ones missing, and the file's
+        columns that repeat one already found: (our column, first header, second header)."""
+        positions: dict[str, int] = {}
+        repeats = []
         for index, name in enumerate(header):
-            key = header_key(name)
-            for column in self.columns:
-                if column.name not in positions and key in column.header_keys():
-                    positions[column.name] = index
-                    break
+            column = self.by_header_key.get(header_key(name))
+            if column is None:
+                continue
+            if column.name in positions:
+                repeats.append((column.name, header[positions[column.name]], name))
+            else:
+                positions[column.name] = index
         missing = [c.name for c in self.columns if c.required and c.name not in positions]
-        return positions, missing
+        return positions, missing, repeats
 
 
 HOMES = Spec(
@@ -214,3 +229,76 @@ ACCOUNTS = Spec(
     ),  # fmt: skip
 )
 SPECS = {spec.kind: spec for spec in (HOMES, MAILBOXES, ACCOUNTS)}
+
+KIND_NAMES = {
+    "accounts": ("an accounts report", "staff NHSmail accounts"),
+    "mailboxes": ("a shared mailboxes file", "shared mailboxes"),
+    "homes": ("a care homes file", "care homes"),
+}
+
+
+# Microsoft 365 admin centre usage reports, as downloaded (Reports > Usage). NHSmail runs on
+# Microsoft 365, so regional teams have these. One row per user; the columns used here are
+# documented by Microsoft for every report of this family, the rest (counts, products,
+# licences, "Report Period") are ignored.
+REPORT_REFRESH_DATE = "Report Refresh Date"
+IS_DELETED = "Is Deleted"
+USER_PRINCIPAL_NAME = "User Principal Name"
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    label: str
+    signature: tuple[str, ...]  # the columns that identify it
+    activity: tuple[str, ...]  # its last-activity columns: the latest of them counts
+
+    def matches(self, header_keys: set[str]) -> bool:
+        return {header_key(name) for name in self.signature} <= header_keys
+
+
+_SIGNATURE = (REPORT_REFRESH_DATE, USER_PRINCIPAL_NAME, IS_DELETED)
+USAGE_REPORTS = (
+    UsageReport(
+        "Microsoft 365 active users report",
+        signature=(*_SIGNATURE, "Exchange Last Activity Date"),
+        # Any product's activity is a sign-in with the NHSmail account.
+        activity=tuple(
+            f"{product} Last Activity Date"
+            for product in (
+                "Exchange",
+                "OneDrive",
+                "SharePoint",
+                "Skype For Business",
+                "Yammer",
+                "Teams",
+            )
+        ),
+    ),  # fmt: skip
+    UsageReport(
+        "Microsoft 365 email activity report",
+        signature=(*_SIGNATURE, "Last Activity Date", "Send Count"),
+        activity=("Last Activity Date",),
+    ),
+    # Mailbox usage, OneDrive and the like share the same first columns.
+    UsageReport(
+        "Microsoft 365 usage report",
+        signature=(*_SIGNATURE, "Last Activity Date"),
+        activity=("Last Activity Date",),
+    ),
+)
+
+
+def usage_report(header: list[str]) -> UsageReport | None:
+    keys = {header_key(name) for name in header}
+    return next((report for report in USAGE_REPORTS if report.matches(keys)), None)
+
+
+def is_deleted(text: str) -> str | None:
+    """Microsoft 365's Is Deleted: True means deleted. False says nothing about an account
+    being disabled, so it leaves the status the portal has (a new account is active)."""
+    key = text.strip().lower()
+    if key in ("true", "yes", "1"):
+        return ReportedStatus.DELETED.value
+    if key in ("false", "no", "0", ""):
+        return None
+    raise ValueError(f"{IS_DELETED}: {text.strip()!r} is neither True nor False")

@@ -35,10 +35,12 @@ def import_new(request):
     if request.method == "POST" and int(request.META.get("CONTENT_LENGTH") or 0) > (
         settings.IMPORT_UPLOAD_MAX_BYTES + 1_048_576
     ):
-        form = ImportUploadForm()
+        form = ImportUploadForm(homes=importweb.upload_homes(request.user))
         form.add_error(None, "The file is too large to upload here; split it, or use the command.")
     elif request.method == "POST":
-        form = ImportUploadForm(request.POST, request.FILES)
+        form = ImportUploadForm(
+            request.POST, request.FILES, homes=importweb.upload_homes(request.user)
+        )
         if form.is_valid():
             importweb.clean_old_uploads()
             token = importweb.save_upload(form.cleaned_data["file"])
@@ -46,10 +48,11 @@ def import_new(request):
             uploads[token] = {
                 "kind": form.cleaned_data["kind"],
                 "name": form.cleaned_data["file"].name[:200],
+                "ods": form.cleaned_data["home"].ods_code if form.cleaned_data["home"] else None,
             }
             request.session[SESSION_KEY] = uploads
             args = (form.cleaned_data["kind"], str(importweb.upload_path(token)),
-                    request.user.pk, uploads[token]["name"])  # fmt: skip
+                    request.user.pk, uploads[token]["name"], uploads[token]["ods"])  # fmt: skip
             if form.cleaned_data["file"].size > settings.IMPORT_BACKGROUND_BYTES:
                 try:
                     check_upload.apply_async(args=args, retry=False)
@@ -59,7 +62,7 @@ def import_new(request):
                 importweb.check_upload(*args)
             return redirect("import_preview", token=token)
     else:
-        form = ImportUploadForm()
+        form = ImportUploadForm(homes=importweb.upload_homes(request.user))
     return render(request, "accounts/import_new.html", {"form": form})
 
 
@@ -90,7 +93,7 @@ def import_confirm(request, token):
     pending, path = _pending(request, token)
     form = ImportConfirmForm(request.POST)
     skip = form.is_valid() and form.cleaned_data["skip_bad_rows"]
-    args = (pending["kind"], str(path), request.user.pk, skip, pending["name"])
+    args = (pending["kind"], str(path), request.user.pk, skip, pending["name"], pending.get("ods"))
     AuditEntry.record(request.user, "Import", subject=pending["name"], detail=pending["kind"])
     if path.stat().st_size > settings.IMPORT_BACKGROUND_BYTES:
         try:

@@ -9,13 +9,19 @@ from pathlib import Path
 
 from django.conf import settings
 
-from . import csvfiles
+from . import sheets
+from .csvfiles import FileRefused
 from .imports import ImportResult, run_import
 from .models import ImportRecord, User
-from .scoping import NOTHING, import_scope_for
+from .scoping import NOTHING, import_scope_for, writable_homes_for
 
 PREVIEW_ROWS = 10
 TOKEN_CHARS = set("0123456789abcdef")
+
+
+def upload_homes(user):
+    """The homes a user may import a one-home report for."""
+    return writable_homes_for(user)
 
 
 def upload_path(token: str) -> Path | None:
@@ -53,11 +59,11 @@ def _run(kind: str, path: Path, user, file_name: str, **options) -> ImportResult
     )
 
 
-def check_upload(kind: str, path: str, user_id: int, file_name: str) -> int:
+def check_upload(kind: str, path: str, user_id: int, file_name: str, ods: str | None = None) -> int:
     """The dry run of a whole upload, done once when it arrives (in the worker for a large
     file); its record is what the preview shows. Returns the record id."""
     user = User.objects.filter(pk=user_id).first()
-    return _run(kind, Path(path), user, file_name, dry_run=True).record_id
+    return _run(kind, Path(path), user, file_name, dry_run=True, ods=ods).record_id
 
 
 def checked(token: str, user: User) -> ImportRecord | None:
@@ -72,19 +78,24 @@ def checked(token: str, user: User) -> ImportRecord | None:
 def first_rows(token: str, encoding: str) -> list[list[str]]:
     """The upload's first rows as the file has them (read only)."""
     path, rows = upload_path(token), []
-    if path is None or not encoding:
+    if path is None:
+        return rows
+    container = sheets.container_of(path)
+    if container == sheets.CSV and not encoding:
         return rows
     try:
-        for _, fields in csvfiles.rows(path, encoding):
+        for _, fields in sheets.rows(path, container, encoding):
             rows.append(fields)
             if len(rows) > PREVIEW_ROWS:
                 break
-    except (csv.Error, UnicodeDecodeError):
+    except (csv.Error, UnicodeDecodeError, FileRefused):
         return []
     return rows
 
 
-def import_upload(kind: str, path: str, user_id: int, skip_bad_rows: bool, file_name: str) -> int:
+def import_upload(
+    kind: str, path: str, user_id: int, skip_bad_rows: bool, file_name: str, ods: str | None = None
+) -> int:
     """Import a stored upload for real, writing progress beside it; returns the record id."""
     path = Path(path)
     token = path.stem
@@ -94,7 +105,9 @@ def import_upload(kind: str, path: str, user_id: int, skip_bad_rows: bool, file_
         progress_path(token).write_text(json.dumps({"rows": rows, "seconds": round(seconds, 1)}))
 
     try:
-        result = _run(kind, path, user, file_name, skip_bad_rows=skip_bad_rows, progress=progress)
+        result = _run(
+            kind, path, user, file_name, skip_bad_rows=skip_bad_rows, progress=progress, ods=ods
+        )
     finally:
         path.unlink(missing_ok=True)
         progress_path(token).unlink(missing_ok=True)

@@ -50,19 +50,21 @@ def weekly_digest() -> dict:
 
 
 @shared_task(acks_late=True, time_limit=2 * 60 * 60)
-def import_file(kind: str, path: str, user_id: int, skip_bad_rows: bool, file_name: str) -> int:
+def import_file(
+    kind: str, path: str, user_id: int, skip_bad_rows: bool, file_name: str, ods: str | None = None
+) -> int:
     """A large upload, imported in the worker; returns the import record's id."""
     from .importweb import import_upload
 
-    return import_upload(kind, path, user_id, skip_bad_rows, file_name)
+    return import_upload(kind, path, user_id, skip_bad_rows, file_name, ods)
 
 
 @shared_task(acks_late=True, time_limit=2 * 60 * 60)
-def check_upload(kind: str, path: str, user_id: int, file_name: str) -> int:
+def check_upload(kind: str, path: str, user_id: int, file_name: str, ods: str | None = None) -> int:
     """The dry run of a large upload, in the worker; returns its record's id."""
     from .importweb import check_upload as check
 
-    return check(kind, path, user_id, file_name)
+    return check(kind, path, user_id, file_name, ods)
 
 
 def queue_check(user) -> tuple[bool, str]:

@@ -1,7 +1,11 @@
 """Benchmark: the nightly check against the best hand-written SQL for the same result, and
 against the floor of the hardware.
 
-    python bench/check.py [--accounts 1500000] [--sqlite]     (BENCH_DB names the database)
+    python bench/check.py [--accounts 1500000] [--sqlite]
+
+Environment: BENCH_DB names the database; BENCH_CHECK_SETTINGS=off leaves out the check's
+SET LOCAL settings and BENCH_FILLFACTOR=N sets the accounts table's fillfactor, to measure
+what each buys.
 
 Builds a national-scale dataset in a database of its own, then measures our check for
 (a) a first run (every row changes), (b) the same date again, (c) the next day, each
@@ -14,6 +18,7 @@ the next day, committed. The last line is one JSON object.
 """
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -27,7 +32,7 @@ args = parse(__doc__, 1_500_000, "carehome_bench_check")
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts import rulesql
+from accounts import checks, rulesql
 from accounts.checks import run_check
 from accounts.rules import Thresholds
 from bench import dataset
@@ -92,8 +97,6 @@ def lower_bound_sql(days: int, t: dict = OURS) -> list[str]:
         statements = [accounts, mailboxes]
     else:
         # SQLite has no RETURNING inside a CTE: our own statements are the best it can do.
-        from accounts import checks
-
         scope = checks.Scope(None, full=True)
         statements = [sql for sql, _ in checks._account_changes(scope, days)]
         statements += [sql for sql, _ in checks._statements(scope, days)][:-1]  # no markers
@@ -206,6 +209,14 @@ def scoped_ms(as_of: date) -> float:
         assert run.outcome == "ok", run.error
     return round(statistics.median(timings) * 1000, 1)
 
+
+# Variants for measuring what each setting buys (README: "The check at national scale").
+if os.environ.get("BENCH_CHECK_SETTINGS") == "off":
+    checks._settings_for_big_statements = lambda cursor: None
+if os.environ.get("BENCH_FILLFACTOR"):
+    with connection.cursor() as cursor:
+        fillfactor = int(os.environ["BENCH_FILLFACTOR"])
+        cursor.execute(f"ALTER TABLE accounts_staffaccount SET (fillfactor = {fillfactor})")
 
 built_at = time.perf_counter()
 if connection.vendor == "postgresql":

@@ -2,6 +2,7 @@
 happened in between: activity, statuses, links added and removed, mailboxes added, moved
 and deleted, accounts deleted, rechecks of single homes, dates forwards and backwards."""
 
+import io
 import random
 from datetime import timedelta
 
@@ -111,3 +112,23 @@ def test_incremental_and_full_give_identical_tables(db, seed, monkeypatch):
         assert tables() == after_incremental, f"seed {seed}, {day}"
         assert full.events == 0
         assert not StateChange.objects.filter(run=full).exists()
+
+
+def test_bulk_link_writes_are_marked_for_the_next_run(rosewood_mailbox, tmp_path):
+    from django.core.management import call_command
+
+    from accounts.models import PendingCheck
+
+    run_check(TODAY)
+    assert not PendingCheck.objects.exists()
+    path = tmp_path / "accounts.csv"
+    path.write_text(
+        "email,ods_code,display_name,status,last_activity,created,shared_mailboxes\n"
+        f"amy@nhs.net,VM4Q7,Amy,active,{TODAY},,rosewood.carehome@nhs.net\n"
+    )
+    call_command("import_accounts", str(path), stdout=io.StringIO())
+    assert PendingCheck.objects.filter(mailbox_id=rosewood_mailbox.pk).exists()
+    run_check(TODAY)
+    assert not PendingCheck.objects.exists()
+    rosewood_mailbox.refresh_from_db()
+    assert (rosewood_mailbox.risk, rosewood_mailbox.alive_accounts) == ("single_user", 1)

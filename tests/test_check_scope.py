@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from accounts import checks
+from accounts import checks, checkscope
 from accounts.checks import run_check
 from accounts.models import CheckRun, MailboxLink, SharedMailbox, StaffAccount, StateChange
 from tests.conftest import TODAY, make_account
@@ -158,7 +158,7 @@ def test_a_recheck_waits_for_the_national_run_instead_of_skipping(two_homes, mon
 @pytest.mark.django_db(transaction=True)
 def test_a_recheck_gives_up_after_a_bounded_wait_and_says_why(two_homes, monkeypatch):
     rosewood, _ = two_homes
-    monkeypatch.setattr(checks, "LOCK_WAIT_S", 0.3)
+    monkeypatch.setattr(checkscope, "LOCK_WAIT_S", 0.3)
     worker, release, results = _hold_the_national_run(monkeypatch)
     try:
         run = run_check(TODAY, trigger=CheckRun.Trigger.ACTION, home=rosewood)
@@ -202,3 +202,21 @@ def test_beat_runs_the_full_check_weekly(db):
     assert task.task == "accounts.tasks.nightly_check" and task.enabled
     assert json.loads(task.kwargs) == {"trigger": "beat", "full": True}
     assert (task.crontab.day_of_week, task.crontab.hour) == ("0", "4")
+
+
+def test_migration_turns_import_written_leavers_into_the_reports_status(rosewood):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("accounts.migrations.0013_check_scope_leavers_pending")
+    by_import = make_account(rosewood, "imported@nhs.net", days_ago=5)
+    StaffAccount.objects.filter(pk=by_import.pk).update(left_on=TODAY)  # bulk SQL: no history
+    by_hand = make_account(rosewood, "manager@nhs.net", days_ago=5)
+    by_hand.left_on = TODAY
+    by_hand.save()  # as a manager's action saves it: with a history row
+    migration.leavers_from_reports(apps, None)
+    by_import.refresh_from_db()
+    by_hand.refresh_from_db()
+    assert (by_import.reported_status, by_import.left_on) == ("leaver", None)
+    assert (by_hand.reported_status, by_hand.left_on) == ("active", TODAY)

@@ -61,9 +61,9 @@ def test_preview_lists_every_error_by_line_and_skipping_imports_the_rest(
 
 def test_a_file_that_is_not_csv_is_explained(client, admin_user):
     client.force_login(admin_user)
-    page = upload(client, b"PK\x03\x04binary", name="report.xlsx")
+    page = upload(client, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600), name="report.xls")
     body = client.get(page.url).content.decode()
-    assert "this is an Excel workbook (.xlsx)" in body
+    assert "this is an old Excel .xls file" in body
     assert "Import this file" not in body
 
 

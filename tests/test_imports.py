@@ -205,7 +205,7 @@ def test_dry_run_reports_exact_counts_and_writes_nothing(rosewood_boxes, write):
     [
         (b"", "line 0: file: the file is empty"),
         (ACCOUNTS.encode(), "line 1: file: the file has a header but no data rows"),
-        (b"PK\x03\x04\x14\x00\x06\x00rest-of-a-workbook", "this is an Excel workbook (.xlsx)"),
+        (b"PK\x03\x04\x14\x00\x06\x00rest-of-a-workbook", "this is a damaged zip file"),
         (bytes(range(256)) * 10, "this is not a text file"),
         (b"name,display_name\nRosewood,Rose\n", "line 1: email, ods_code: required column missing"),
     ],

@@ -5,6 +5,8 @@ import random
 from datetime import date, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from accounts.checks import run_check
 from accounts.models import CareHome, SharedMailbox, StaffAccount
@@ -14,6 +16,7 @@ from accounts.rules import (
     MailboxRisk,
     Thresholds,
     account_state,
+    activity_date,
     mailbox_forecast,
     mailbox_risk,
 )
@@ -53,6 +56,20 @@ def test_thresholds_at_their_boundaries(days, expected):
 )
 def test_thresholds_as_configured(days, expected):
     assert state(days, thresholds=Thresholds(45, 30)) == expected
+
+
+def test_a_report_leaver_is_left_at_any_date_a_managers_date_from_that_date():
+    assert state(1, status="leaver", as_of=date(1999, 1, 1)) == AccountState.LEFT
+    assert state(400, status="leaver") == AccountState.LEFT
+    assert state(1, left_on=TODAY) == AccountState.LEFT
+    assert state(1, left_on=TODAY, as_of=TODAY - timedelta(days=1)) == AccountState.ACTIVE
+
+
+def test_a_vouched_log_in_counts_when_later_than_the_report():
+    assert activity_date(date(2026, 1, 1), date(2025, 1, 1), date(2026, 2, 1)) == date(2026, 2, 1)
+    assert activity_date(date(2026, 3, 1), date(2025, 1, 1), date(2026, 2, 1)) == date(2026, 3, 1)
+    assert activity_date(None, date(2025, 1, 1), None) == date(2025, 1, 1)
+    assert activity_date(None, None, date(2026, 2, 1)) == date(2026, 2, 1)
 
 
 def test_first_match_wins_left_then_deleted_then_disabled():
@@ -99,12 +116,16 @@ def test_check_agrees_with_the_pure_rules_on_random_homes(db):
                 mailboxes=[b for b in boxes if rng.random() < 0.8],
             )
     run_check(TODAY)
+    assert_check_agrees_with_rules(TODAY)
+
+
+def assert_check_agrees_with_rules(as_of):
     for account in StaffAccount.objects.all():
         expected = account_state(
             left_on=account.left_on,
             reported_status=account.reported_status,
             activity_on=account.activity_on,
-            as_of=TODAY,
+            as_of=as_of,
             thresholds=DEFAULT,
         )
         assert account.state == expected, account.email
@@ -116,6 +137,49 @@ def test_check_agrees_with_the_pure_rules_on_random_homes(db):
         assert mailbox.alive_accounts == sum(s in ("active", "at_risk") for s, _ in linked)
     for home in CareHome.objects.prefetch_related("mailboxes"):
         risks = [m.risk for m in home.mailboxes.all()]
-        assert home.worst_risk == min(risks, key=[r.value for r in RISK_ORDER].index)
+        if risks:
+            assert home.worst_risk == min(risks, key=[r.value for r in RISK_ORDER].index)
+        else:
+            assert home.worst_risk is None
         forecasts = [m.forecast_date for m in home.mailboxes.all() if m.forecast_date]
         assert home.soonest_forecast == (min(forecasts) if forecasts else None)
+
+
+days = st.one_of(st.none(), st.integers(min_value=-5, max_value=200))
+an_account = st.fixed_dictionaries(
+    {
+        "days_ago": days,
+        "status": st.sampled_from(["active", "disabled", "deleted", "leaver"]),
+        "left_in": days,
+        "attested_ago": days,
+        "linked": st.booleans(),
+    }
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(accounts=st.lists(an_account, max_size=8), as_of_shift=st.integers(-100, 100))
+def test_check_agrees_with_the_rules_on_leavers_and_vouched_log_ins(
+    rosewood_mailbox, accounts, as_of_shift
+):
+    StaffAccount.objects.all().delete()
+    for n, spec in enumerate(accounts):
+        account = make_account(
+            rosewood_mailbox.home,
+            f"h{n}@nhs.net",
+            days_ago=spec["days_ago"],
+            status=spec["status"],
+            left_on=None if spec["left_in"] is None else TODAY + timedelta(days=spec["left_in"]),
+            mailboxes=[rosewood_mailbox] if spec["linked"] else [],
+        )
+        if spec["attested_ago"] is not None:
+            account.attested_on = TODAY - timedelta(days=spec["attested_ago"])
+            account.save()
+    as_of = TODAY + timedelta(days=as_of_shift)
+    run_check(as_of, full=True)
+    assert_check_agrees_with_rules(as_of)
+    # One home's recheck uses the same rules.
+    run_check(as_of, home=rosewood_mailbox.home)
+    assert_check_agrees_with_rules(as_of)

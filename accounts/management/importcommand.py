@@ -16,7 +16,7 @@ class ImportCommand(BaseCommand):
     kind = ""
 
     def add_arguments(self, parser):
-        parser.add_argument("file", help="the CSV file")
+        parser.add_argument("file", help="the CSV file or .xlsx workbook")
         parser.add_argument("--dry-run", action="store_true", help="check only, write nothing")
         parser.add_argument(
             "--skip-bad-rows",
@@ -29,6 +29,10 @@ class ImportCommand(BaseCommand):
             metavar="USER_EMAIL",
             help="import as this portal user: rows outside their homes are errors",
         )
+        if self.kind != "homes":
+            parser.add_argument(
+                "--ods", metavar="CODE", help="the file is for this one home (no ODS column needed)"
+            )
 
     def handle(self, *args, **options):
         path = Path(options["file"])
@@ -49,6 +53,7 @@ class ImportCommand(BaseCommand):
             dry_run=options["dry_run"],
             skip_bad_rows=options["skip_bad_rows"],
             progress=progress,
+            ods=options.get("ods"),
         )
         if progress and result.rows >= 10_000:
             sys.stderr.write("\n")
@@ -63,8 +68,11 @@ class ImportCommand(BaseCommand):
             or result.dry_run
             and not (result.error_count and not result.skip_bad_rows)
         ):
+            report = f"; report date {result.report_date}" if result.report_date else ""
+            self.stdout.write(f"Read as: {result.file_format}{report}")
             summary = (
-                f"{self.kind}: {result.rows} rows read ({result.encoding}); {result.created} "
+                f"{self.kind}: {result.rows} rows read ({result.encoding or result.container}); "
+                f"{result.created} "
                 f"{verb} created, {result.updated} updated, {result.unchanged} unchanged, "
                 f"{result.skipped_count} skipped"
             )

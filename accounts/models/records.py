@@ -97,6 +97,7 @@ class StateChange(models.Model):
         on_delete=models.CASCADE,
         related_name="changes",
         db_constraint=False,
+        db_index=False,
     )
     mailbox = models.ForeignKey(
         SharedMailbox,
@@ -105,12 +106,22 @@ class StateChange(models.Model):
         on_delete=models.CASCADE,
         related_name="changes",
         db_constraint=False,
+        db_index=False,
     )
     from_value = models.CharField(max_length=12, blank=True)
     to_value = models.CharField(max_length=12)
 
     class Meta:
         ordering = ["-run_id", "id"]
+        # Each row has one subject: whole-column indexes would hold a NULL for every row.
+        indexes = [
+            models.Index(
+                fields=["account"], condition=Q(account__isnull=False), name="change_account_set"
+            ),
+            models.Index(
+                fields=["mailbox"], condition=Q(mailbox__isnull=False), name="change_mailbox_set"
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(account__isnull=True, mailbox__isnull=False)
@@ -171,6 +182,10 @@ class ImportRecord(models.Model):
     columns = models.JSONField(default=dict, blank=True)
     # Ties a portal upload to its records (preview and import).
     token = models.CharField(max_length=32, blank=True, db_index=True)
+    # What the file was taken to be ("Microsoft 365 active users report (CSV)"), and for
+    # a Microsoft 365 report the date it was true (its Report Refresh Date).
+    file_format = models.CharField(max_length=200, blank=True)
+    report_date = models.DateField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -180,7 +195,8 @@ class ImportRecord(models.Model):
 
     def finish(self, result) -> None:
         """Save what the import did (the first 200 errors are kept)."""
-        for name in ("encoding", "rows", "created", "updated", "unchanged", "error_count"):
+        for name in ("encoding", "rows", "created", "updated", "unchanged", "error_count",
+                     "file_format", "report_date"):  # fmt: skip
             setattr(self, name, getattr(result, name))
         self.skipped = result.skipped_count
         self.outcome = result.outcome
