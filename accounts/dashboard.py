@@ -31,6 +31,7 @@ from .models import (
     CheckRun,
     MailboxAliveChange,
     MailboxLink,
+    Region,
     SharedMailbox,
     StaffAccount,
     StateChange,
@@ -109,6 +110,12 @@ class HomeFilter:
         return urlencode(
             {"q": self.query, "risk": self.risk, "region": self.region, "state": self.state}
         )
+
+
+def region_choices(user):
+    """The regions an admin may filter by: their own, or every region for those who see
+    every home (other regions' names are not theirs to see)."""
+    return Region.objects.all() if user.sees_every_home else user.regions.all()
 
 
 RANKED_COLUMNS = ["ods_code", "name", "region", "worst_risk", "soonest_forecast"]

@@ -101,12 +101,30 @@ class _Line:
         return text
 
 
+# A spreadsheet takes a cell starting with one of these for a formula (OWASP, "CSV
+# injection"): such a text cell is written with a leading ' so that it shows as text.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value):
+    """None is written empty; a cell that a spreadsheet would run is defused, a negative
+    number too (the contract: no cell starts with one of FORMULA_START; JSON keeps -3).
+    A carriage return becomes a line break, which csv quotes (it leaves a lone CR bare,
+    and a reader would split the row there)."""
+    if value is None:
+        return ""
+    value = str(value)
+    if value.startswith(FORMULA_START):
+        value = "'" + value
+    return value.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def stream_csv(columns: list[str], rows) -> Iterator[str]:
-    """Dict rows as CSV text, line by line (for streaming downloads); None is written empty."""
+    """Dict rows as CSV text for people, line by line (for streaming downloads)."""
     writer = csv.DictWriter(_Line(), fieldnames=columns, lineterminator="\n")
     yield writer.writeheader()
     for row in rows:
-        yield writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        yield writer.writerow({k: _cell(v) for k, v in row.items()})
 
 
 def csv_lines(kind: str, rows) -> Iterator[str]:

@@ -151,6 +151,8 @@ def run_import(
         result.add_error(0, "file", str(exc))
     except _Refused as exc:
         result.add_error(exc.line, exc.column, exc.message)
+    except FileNotFoundError:  # an upload cleared away, or a task delivered twice
+        result.add_error(0, "file", "the file is no longer there: upload it again")
     except DatabaseError as exc:  # the transaction rolled back: nothing was written
         result.written = False
         reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__

@@ -1,23 +1,30 @@
 """Pages for admins: import a report (upload, checked preview, confirm) and download the
 hygiene export. Managers may download the export for their own homes."""
 
+import time
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
-from kombu.exceptions import OperationalError as BrokerError
 
-from . import exports, importweb
+from . import exports, importweb, sweeps
 from .forms import ImportConfirmForm, ImportUploadForm
 from .importspecs import SPECS
 from .models import AuditEntry, ImportRecord
 from .rules import normalise_ods_code
-from .scoping import admin_only, homes_for
-from .tasks import check_upload, import_file
+from .scoping import admin_only, get_import_record_for_user, homes_for, import_records_for
+from .tasks import BROKER_DOWN, check_upload, publish
 
 SESSION_KEY = "uploads"
+DRY_RUN = ImportRecord.Outcome.DRY_RUN
+# A worker import waiting (queued, running) longer than this may have lost its worker: the
+# progress page says so, and when the sweep will mark it failed.
+OVERDUE = {"queued": timedelta(minutes=5), "running": timedelta(minutes=30)}
 
 
 def _pending(request, token: str) -> tuple[dict, object]:
@@ -32,12 +39,8 @@ def _pending(request, token: str) -> tuple[dict, object]:
 @login_required
 @admin_only
 def import_new(request):
-    if request.method == "POST" and int(request.META.get("CONTENT_LENGTH") or 0) > (
-        settings.IMPORT_UPLOAD_MAX_BYTES + 1_048_576
-    ):
-        form = ImportUploadForm(homes=importweb.upload_homes(request.user))
-        form.add_error(None, "The file is too large to upload here; split it, or use the command.")
-    elif request.method == "POST":
+    # A body over the limit never gets here: see carehome_portal.middleware.
+    if request.method == "POST":
         form = ImportUploadForm(
             request.POST, request.FILES, homes=importweb.upload_homes(request.user)
         )
@@ -55,8 +58,8 @@ def import_new(request):
                     request.user.pk, uploads[token]["name"], uploads[token]["ods"])  # fmt: skip
             if form.cleaned_data["file"].size > settings.IMPORT_BACKGROUND_BYTES:
                 try:
-                    check_upload.apply_async(args=args, retry=False)
-                except (BrokerError, OSError):
+                    publish(check_upload, args=args)
+                except BROKER_DOWN:
                     importweb.check_upload(*args)
             else:
                 importweb.check_upload(*args)
@@ -73,7 +76,9 @@ def import_preview(request, token):
     pending, path = _pending(request, token)
     record = importweb.checked(token, request.user)
     if record is None:
-        return render(request, "accounts/import_checking.html", {"pending": pending})
+        waited = time.time() - path.stat().st_mtime
+        context = {"pending": pending, "gave_up": waited > settings.STALE_IMPORT_MINUTES * 60}
+        return render(request, "accounts/import_checking.html", context)
     context = {
         "token": token,
         "pending": pending,
@@ -94,13 +99,16 @@ def import_confirm(request, token):
     form = ImportConfirmForm(request.POST)
     skip = form.is_valid() and form.cleaned_data["skip_bad_rows"]
     args = (pending["kind"], str(path), request.user.pk, skip, pending["name"], pending.get("ods"))
-    AuditEntry.record(request.user, "Import", subject=pending["name"], detail=pending["kind"])
-    if path.stat().st_size > settings.IMPORT_BACKGROUND_BYTES:
+    background = path.stat().st_size > settings.IMPORT_BACKGROUND_BYTES
+    if background:
         try:
-            import_file.apply_async(args=args, retry=False)
-        except (BrokerError, OSError):
+            importweb.queue_import(*args)
+        except BROKER_DOWN:
             messages.error(request, "The import could not be queued: the task broker is down.")
             return redirect("import_preview", token=token)
+    # Only what happened: queued for the worker, or imported now.
+    AuditEntry.record(request.user, "Import", subject=pending["name"], detail=pending["kind"])
+    if background:
         return redirect("import_progress", token=token)
     record_id = importweb.import_upload(*args)
     request.session[SESSION_KEY].pop(token, None)
@@ -113,24 +121,22 @@ def import_confirm(request, token):
 def import_progress(request, token):
     if token not in request.session.get(SESSION_KEY, {}):
         raise Http404("No such upload.")
-    record = (
-        ImportRecord.objects.filter(token=token)
-        .exclude(outcome=ImportRecord.Outcome.DRY_RUN)
-        .first()
-    )
-    if record:
-        return redirect("import_record", pk=record.pk)
-    return render(
-        request,
-        "accounts/import_progress.html",
-        {"progress": importweb.read_progress(token), "token": token},
-    )
+    records = import_records_for(request.user)
+    waiting = importweb.waiting_import(token, records)
+    done = records.filter(token=token).exclude(outcome__in=[DRY_RUN, *importweb.WAITING]).first()
+    if done:
+        return redirect("import_record", pk=done.pk)
+    context = {"progress": importweb.read_progress(token), "token": token, "waiting": waiting}
+    if waiting:
+        context["fails_at"] = sweeps.stale_after(waiting)
+        context["overdue"] = timezone.now() > waiting.started_at + OVERDUE[waiting.outcome]
+    return render(request, "accounts/import_progress.html", context)
 
 
 @login_required
 @admin_only
 def import_record(request, pk):
-    record = get_object_or_404(ImportRecord, pk=pk)
+    record = get_import_record_for_user(request.user, pk)
     return render(request, "accounts/import_record.html", {"record": record})
 
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from django.conf import settings
+from django.utils import timezone
 
 from . import sheets
 from .csvfiles import FileRefused
@@ -16,6 +17,7 @@ from .models import ImportRecord, User
 from .scoping import NOTHING, import_scope_for, writable_homes_for
 
 PREVIEW_ROWS = 10
+WAITING = (ImportRecord.Outcome.QUEUED, ImportRecord.Outcome.RUNNING)
 TOKEN_CHARS = set("0123456789abcdef")
 
 
@@ -93,13 +95,56 @@ def first_rows(token: str, encoding: str) -> list[list[str]]:
     return rows
 
 
+def queue_import(
+    kind: str, path: str, user_id: int, skip_bad_rows: bool, file_name: str, ods: str | None
+) -> None:
+    """Hand an upload to the worker. A record says "waiting for the worker" until the import
+    writes its own, so that a lost task or a killed worker shows (sweeps.py fails it). Raises
+    one of tasks.BROKER_DOWN, leaving no record, when nothing could be queued."""
+    from .tasks import BROKER_DOWN, import_file, publish
+
+    waiting = ImportRecord.objects.create(
+        kind=kind,
+        source=ImportRecord.Source.WEB,
+        user_id=user_id,
+        file_name=file_name,
+        token=Path(path).stem,
+        size=Path(path).stat().st_size,
+        outcome=ImportRecord.Outcome.QUEUED,
+    )
+    try:
+        publish(import_file, args=(kind, path, user_id, skip_bad_rows, file_name, ods))
+    except BROKER_DOWN:
+        waiting.delete()
+        raise
+
+
+def waiting_import(token: str, records) -> ImportRecord | None:
+    """The upload's record while the worker has it (queued or running), from `records`."""
+    return records.filter(token=token, outcome__in=WAITING).first()
+
+
+def forget_upload(token: str) -> None:
+    if path := upload_path(token):
+        path.unlink(missing_ok=True)
+    progress_path(token).unlink(missing_ok=True)
+
+
 def import_upload(
     kind: str, path: str, user_id: int, skip_bad_rows: bool, file_name: str, ods: str | None = None
-) -> int:
-    """Import a stored upload for real, writing progress beside it; returns the record id."""
+) -> int | None:
+    """Import a stored upload for real, writing progress beside it; returns the record id,
+    or None when the upload was handled already (a task delivered twice, or failed by the
+    sweep for waiting too long)."""
     path = Path(path)
     token = path.stem
     user = User.objects.filter(pk=user_id).first()
+    uploads = ImportRecord.objects.filter(token=token).exclude(outcome=ImportRecord.Outcome.DRY_RUN)
+    claimed = uploads.filter(outcome=ImportRecord.Outcome.QUEUED).update(
+        outcome=ImportRecord.Outcome.RUNNING, started_at=timezone.now()
+    )
+    if not claimed and uploads.exists():
+        return None
 
     def progress(rows: int, seconds: float) -> None:
         progress_path(token).write_text(json.dumps({"rows": rows, "seconds": round(seconds, 1)}))
@@ -111,6 +156,8 @@ def import_upload(
     finally:
         path.unlink(missing_ok=True)
         progress_path(token).unlink(missing_ok=True)
+    # The import's own record says what happened now.
+    uploads.filter(outcome=ImportRecord.Outcome.RUNNING).delete()
     return result.record_id
 
 

@@ -6,12 +6,16 @@ failed; a failed send is kept and retried by the next run, and never stops the o
 """
 
 import logging
+import time
+import zlib
 from collections import Counter
 from datetime import date, timedelta
 
 from django.conf import settings
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
@@ -19,12 +23,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from . import dashboard
+from .exports import FORMULA_START
 from .models import CareHome, CheckRun, Notification, StaffAccount, StateChange, User
 from .rules import KEEPS_MAILBOX_ALIVE, NEEDS_HELPDESK
 
 log = logging.getLogger(__name__)
 Kind = Notification.Kind
 CHECK_IN_SALT = "accounts.check-in"
+TOKEN_CLOCK_SKEW = 300  # seconds a link may seem to come from the future (servers' clocks)
 
 
 def absolute(path: str) -> str:
@@ -124,12 +130,20 @@ def check_in_token(notification: Notification) -> str:
 
 def read_check_in_token(token: str) -> Notification:
     """The reminder a check-in link belongs to; raises signing.BadSignature (or its
-    SignatureExpired) for a bad or old link, and Notification.DoesNotExist if it is gone."""
+    SignatureExpired) for a bad or old link, and Notification.DoesNotExist if it is gone.
+    A signature proves only who made the link: its date and payload are checked too."""
     max_age = timedelta(days=settings.CHECK_IN_LINK_DAYS)
-    data = signing.loads(token, salt=CHECK_IN_SALT, max_age=max_age)
-    return Notification.objects.select_related("account__home").get(
-        pk=data["n"], kind=Kind.REMINDER
-    )
+    try:
+        data = signing.loads(token, salt=CHECK_IN_SALT, max_age=max_age)
+        signed_at = signing.b62_decode(token.rsplit(":", 2)[1])
+    except (ValueError, zlib.error) as exc:  # a signed payload that is not ours: bad link
+        raise signing.BadSignature("the link's payload cannot be read") from exc
+    if signed_at > time.time() + TOKEN_CLOCK_SKEW:
+        raise signing.BadSignature("the link is dated in the future")
+    pk = data.get("n") if isinstance(data, dict) else None
+    if type(pk) is not int or not 0 < pk < 2**63:
+        raise signing.BadSignature("the link does not name a reminder")
+    return Notification.objects.select_related("account__home").get(pk=pk, kind=Kind.REMINDER)
 
 
 def render(notification: Notification) -> tuple[str, str]:
@@ -181,6 +195,19 @@ def _claim(notification: Notification) -> bool:
     return claimed == 1
 
 
+def unsendable(address: str) -> str:
+    """Why an address must not be mailed, or "" if it may. Django's validate_email accepts
+    every RFC atext character, so an address a spreadsheet would run (a report once held
+    =cmd|'/c.calc'!a0@evil.co) is refused as well."""
+    try:
+        validate_email(address)
+    except ValidationError:
+        return f"not sent: {address[:100]!r} is not a valid email address"
+    if address.startswith(FORMULA_START):
+        return f"not sent: {address[:100]!r} starts with {address[0]!r}, as a formula does"
+    return ""
+
+
 def deliver() -> Counter:
     """Send everything pending or failed (up to the attempt limit), each row claimed first
     so that overlapping deliveries never send it twice; count the outcomes."""
@@ -194,6 +221,13 @@ def deliver() -> Counter:
     connection = get_connection()
     for notification in due.iterator(chunk_size=200):
         if not _claim(notification):
+            continue
+        if refused := unsendable(notification.recipient):
+            log.warning("not sending %s: %s", notification, refused)
+            Notification.objects.filter(pk=notification.pk).update(
+                status=Notification.Status.GAVE_UP, last_error=refused
+            )
+            outcome[f"{notification.kind}_failed"] += 1
             continue
         text, html = render(notification)
         message = EmailMultiAlternatives(

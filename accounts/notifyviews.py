@@ -6,11 +6,13 @@ from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 
 from .checks import run_check
 from .models import AuditEntry, CheckRun, Notification
 from .rules import london_today
 from .scoping import get_account_for_check_in, get_user_for_writer
+from .throttle import throttled
 
 USED = ("This link has been used already",
         "Your check-in was recorded the first time. Nothing more to do.")  # fmt: skip
@@ -20,6 +22,8 @@ def _problem(request, title: str, text: str):
     return render(request, "accounts/link_problem.html", {"title": title, "text": text}, status=400)
 
 
+@never_cache  # the page names the person and their home: never kept by a cache
+@throttled("check-in", methods=("GET", "POST"))
 def check_in(request, token):
     """From a reminder: "I have just logged in" (one use), or "stop these reminders".
     Nothing changes on GET, so a mail scanner that follows links does no harm."""

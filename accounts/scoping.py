@@ -20,7 +20,7 @@ from functools import wraps
 from django.db.models import QuerySet
 from django.http import Http404
 
-from .models import CareHome, Region, SharedMailbox, StaffAccount
+from .models import CareHome, ImportRecord, Region, SharedMailbox, StaffAccount
 from .notify import read_check_in_token
 from .rules import normalise_ods_code
 
@@ -141,3 +141,20 @@ def admin_only(view):
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def import_records_for(user):
+    """Import records are the uploader's own; admins who see every home see them all (the
+    records of command-line imports included). Anyone else sees none."""
+    if not user.is_authenticated or not user.is_active or not user.is_admin:
+        return ImportRecord.objects.none()
+    if user.sees_every_home:
+        return ImportRecord.objects.all()
+    return ImportRecord.objects.filter(user=user)
+
+
+def get_import_record_for_user(user, pk: int) -> ImportRecord:
+    record = import_records_for(user).select_related("user").filter(pk=pk).first()
+    if record is None:
+        raise Http404("No such import record.")
+    return record

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 from carehome_portal.celery import app as celery_app
 
 from . import actions, dashboard
-from .models import AuditEntry, Region
+from .models import AuditEntry
 from .rules import AccountState, MailboxRisk
 from .scoping import admin_only, get_account_for_writer, get_home_for_user, homes_for
 from .tasks import queue_check
@@ -59,7 +59,7 @@ def dashboard_view(request):
     context.update(
         page=Paginator(ranked, 50).get_page(request.GET.get("page")),
         view=view,
-        regions=Region.objects.all(),
+        regions=dashboard.region_choices(request.user),
         risks=MailboxRisk.choices,
         states=AccountState.choices,
         totals=dashboard.risk_totals(homes_for(request.user), request.user.sees_every_home),

@@ -4,6 +4,7 @@ Development defaults need no server: SQLite under var/ and a filesystem Celery b
 With DEBUG off, a missing SECRET_KEY stops start-up.
 """
 
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -31,7 +32,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accounts.adminsite.PortalAdminConfig",  # the Django admin, for those who see every home
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "carehome_portal.logs.RequestIdMiddleware",
+    "carehome_portal.middleware.RefuseNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -59,6 +61,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before any view hook (the CSRF check reads the body in one): refuse by Content-Length.
+    "carehome_portal.middleware.RefuseLargeBodyMiddleware",
+    "carehome_portal.middleware.NoStoreWhenSignedInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -87,7 +92,13 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}"),
 }
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+# Persistent connections suit gunicorn's fixed pool of threads (see README, Production, for
+# sizing). runserver starts a thread per request, each of which would keep its connection
+# open until the server ran out: there, and by default in development, none is kept.
+RUNSERVER = sys.argv[1:2] == ["runserver"]
+DATABASES["default"]["CONN_MAX_AGE"] = (
+    0 if RUNSERVER else env.int("CONN_MAX_AGE", default=0 if DEBUG else 60)
+)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
@@ -103,10 +114,20 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Behind a proxy, the client's address comes from X-Forwarded-For, from these proxies only.
+FORWARDED_ALLOW_IPS = env.list("FORWARDED_ALLOW_IPS", default=["127.0.0.1"])
+AXES_CLIENT_IP_CALLABLE = "carehome_portal.clientip.client_ip"
 AXES_USERNAME_FORM_FIELD = "username"  # the sign-in form's field (it holds the email)
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+# Per-address limits (accounts/throttle.py): (attempts, seconds). Sign-in and check-in count
+# failures only; password reset counts every request.
+THROTTLE_RATES = {
+    "sign-in": (env.int("THROTTLE_SIGN_IN_FAILURES", default=20), 15 * 60),
+    "password-reset": (env.int("THROTTLE_PASSWORD_RESETS", default=10), 60 * 60),
+    "check-in": (env.int("THROTTLE_CHECK_IN_FAILURES", default=20), 60 * 60),
+}
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 2  # a reset link works for two hours
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -206,11 +227,43 @@ IMPORT_UPLOAD_MAX_BYTES = env.int("IMPORT_UPLOAD_MAX_BYTES", default=100 * 1024 
 # Uploads larger than this are imported by the Celery worker, with a progress page.
 IMPORT_BACKGROUND_BYTES = env.int("IMPORT_BACKGROUND_BYTES", default=5 * 1024 * 1024)
 UPLOAD_DIR.mkdir(exist_ok=True)
+# A check run or a portal import still "running" (or queued) after this many minutes has lost
+# its process (accounts/sweeps.py): longer than the tasks' time limits (1 hour, 2 hours).
+STALE_CHECK_RUN_MINUTES = env.int("STALE_CHECK_RUN_MINUTES", default=90)
+STALE_IMPORT_MINUTES = env.int("STALE_IMPORT_MINUTES", default=180)
+# Request bodies: every form but the upload is small (the largest, a user with thousands of
+# homes in the admin, is under 100 KB), so form data over 1 MB is refused (400), and a body
+# over 1 MB is refused by its Content-Length before it is read (413), except on the upload
+# page (IMPORT_UPLOAD_MAX_BYTES). An uploaded file over 2.5 MB is spooled to disk, under
+# UPLOAD_DIR with the other uploads (never /tmp), not held in memory.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_TEMP_DIR = str(UPLOAD_DIR)
+
+REDIS_URL = env.str("REDIS_URL", default="")
+# The cache holds the throttle's counts for every process: Redis when REDIS_URL is set
+# (short timeouts, so that Redis down does not hold up a sign-in), else files under VAR_DIR.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "portal",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+            "OPTIONS": {"MAX_ENTRIES": 20000},
+        }
+    }
 # An accounts file with more rows than this for one care home is refused for that home.
 MAX_ACCOUNTS_PER_HOME = env.int("MAX_ACCOUNTS_PER_HOME", default=5000)
 
 # Celery: Redis when REDIS_URL is set, otherwise a filesystem broker that needs no server.
-REDIS_URL = env.str("REDIS_URL", default="")
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_ENABLE_UTC = True
 CELERY_TASK_ACKS_LATE = True
@@ -219,8 +272,18 @@ CELERY_TASK_TIME_LIMIT = 60 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Queueing from a page makes one attempt (accounts.tasks.publish), each connection attempt
+# bounded by this, so a page answers "not queued" within a few seconds when Redis is down.
+BROKER_CONNECT_TIMEOUT = env.float("BROKER_CONNECT_TIMEOUT", default=2.0)
+CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_CONNECT_TIMEOUT
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_connect_timeout": BROKER_CONNECT_TIMEOUT,
+        # Longer than the longest task (an import: 2 hours), or Redis hands a task that is
+        # still running to a second worker.
+        "visibility_timeout": 3 * 60 * 60,
+    }
 else:
     BROKER_DIR = VAR_DIR / "celery-broker"
     (BROKER_DIR / "processed").mkdir(parents=True, exist_ok=True)

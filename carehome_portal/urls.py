@@ -2,8 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from accounts import importviews, notifyviews, views
-from accounts.forms import EmailAuthenticationForm, PortalPasswordResetForm
+from accounts import authviews, importviews, notifyviews, views
 
 urlpatterns = [
     path("", views.landing, name="home"),
@@ -25,17 +24,9 @@ urlpatterns = [
     path("imports/<str:token>/progress/", importviews.import_progress, name="import_progress"),
     path("import-records/<int:pk>/", importviews.import_record, name="import_record"),
     path("exports/<str:kind>.csv", importviews.export_download, name="export_download"),
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(authentication_form=EmailAuthenticationForm),
-        name="login",
-    ),
+    path("accounts/login/", authviews.sign_in, name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path(
-        "accounts/password-reset/",
-        auth_views.PasswordResetView.as_view(form_class=PortalPasswordResetForm),
-        name="password_reset",
-    ),
+    path("accounts/password-reset/", authviews.password_reset, name="password_reset"),
     path(
         "accounts/password-reset/sent/",
         auth_views.PasswordResetDoneView.as_view(),

@@ -1,3 +1,4 @@
+import uuid
 from datetime import date, datetime, time, timedelta
 
 import pytest
@@ -85,3 +86,23 @@ def superuser(db):
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache(settings):
+    """Each test's throttle counts start from zero, whatever cache the run uses (a prefix of
+    its own, so Redis keeps other runs' keys and the broker's queues)."""
+    settings.CACHES = {
+        name: {**conf, "KEY_PREFIX": uuid.uuid4().hex} for name, conf in settings.CACHES.items()
+    }
+
+
+@pytest.fixture
+def worker_runs_tasks():
+    """Queued Celery tasks run at once, as if a worker had taken them."""
+    from carehome_portal.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before

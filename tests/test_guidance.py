@@ -82,7 +82,8 @@ def test_index_lists_every_page_without_sign_in(client, db):
     ],
 )
 def test_unknown_and_malicious_slugs_are_404(client, db, url):
-    assert client.get(url).status_code == 404
+    # A NUL is refused before any page sees it (carehome_portal.middleware): 400.
+    assert client.get(url).status_code == (400 if "%00" in url else 404)
 
 
 def test_search_finds_pages_by_their_words(client, db):

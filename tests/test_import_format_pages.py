@@ -116,9 +116,7 @@ def test_a_large_one_home_report_goes_to_the_worker_with_its_home(
     monkeypatch.setattr(
         "accounts.importviews.check_upload.apply_async", lambda **kw: checks.append(kw)
     )
-    monkeypatch.setattr(
-        "accounts.importviews.import_file.apply_async", lambda **kw: queued.append(kw)
-    )
+    monkeypatch.setattr("accounts.tasks.import_file.apply_async", lambda **kw: queued.append(kw))
     client.force_login(admin_user)
     page = upload(client, users_report(), home="VM4Q7")
     from accounts.tasks import check_upload, import_file

@@ -17,54 +17,70 @@ from accounts.models import (
     StaffAccount,
     User,
 )
+from api import tokens
 from guidance import pages
 from tests.conftest import PASSWORD, TODAY, make_account
 
 # ---------------------------------------------------------------------------------------
 # The access matrix: every named URL, for every kind of visitor.
 
-ROLES = ["anonymous", "manager_a", "admin_region_1", "admin_region_2", "superuser"]
+ROLES = ["anonymous", "manager_a", "admin_region_1", "admin_region_2", "admin_all", "superuser"]
 SIGN_IN = 302
-# name -> status per role, in ROLES order. "A"/"B" variants fill ods_code with home A or B.
+# name -> status per role, in ROLES order. "A"/"B" variants fill ods_code with home A or B;
+# "mine" is an import uploaded by admin_region_1, "cmd" one run from the command line.
 EXPECTED = {
-    "home": [200, 200, 200, 200, 200],
-    "health": [200, 200, 200, 200, 200],
-    "guidance:index": [200, 200, 200, 200, 200],
-    "guidance:page": [200, 200, 200, 200, 200],
-    "login": [200, 200, 200, 200, 200],
-    "logout": [405, 405, 405, 405, 405],
-    "password_reset": [200, 200, 200, 200, 200],
-    "password_reset_done": [200, 200, 200, 200, 200],
-    "password_reset_confirm": [200, 200, 200, 200, 200],
-    "password_reset_complete": [200, 200, 200, 200, 200],
-    "dashboard": [SIGN_IN, 200, 200, 200, 200],
-    "dashboard_csv": [SIGN_IN, 404, 200, 200, 200],
-    "run_check_now": [SIGN_IN, 405, 405, 405, 405],
-    "home_detail A": [SIGN_IN, 200, 200, 404, 200],
-    "home_detail B": [SIGN_IN, 404, 404, 200, 200],
-    "account_action A": [SIGN_IN, 200, 200, 404, 200],
-    "account_action B": [SIGN_IN, 404, 404, 200, 200],
-    "guidance:card A": [SIGN_IN, 200, 200, 404, 200],
-    "guidance:card B": [SIGN_IN, 404, 404, 200, 200],
-    "import_new": [SIGN_IN, 404, 200, 200, 200],
-    "import_preview": [SIGN_IN, 404, 404, 404, 404],
-    "import_confirm": [SIGN_IN, 404, 405, 405, 405],
-    "import_progress": [SIGN_IN, 404, 404, 404, 404],
-    "import_record": [SIGN_IN, 404, 200, 200, 200],
-    "export_download": [SIGN_IN, 200, 200, 200, 200],
-    "check_in": [400, 400, 400, 400, 400],  # a forged token: a clear page, for anyone
-    "email_preferences": [SIGN_IN, 200, 200, 200, 200],
+    "home": [200, 200, 200, 200, 200, 200],
+    "health": [200, 200, 200, 200, 200, 200],
+    "guidance:index": [200, 200, 200, 200, 200, 200],
+    "guidance:page": [200, 200, 200, 200, 200, 200],
+    "login": [200, 200, 200, 200, 200, 200],
+    "logout": [405, 405, 405, 405, 405, 405],
+    "password_reset": [200, 200, 200, 200, 200, 200],
+    "password_reset_done": [200, 200, 200, 200, 200, 200],
+    "password_reset_confirm": [200, 200, 200, 200, 200, 200],
+    "password_reset_complete": [200, 200, 200, 200, 200, 200],
+    "dashboard": [SIGN_IN, 200, 200, 200, 200, 200],
+    "dashboard_csv": [SIGN_IN, 404, 200, 200, 200, 200],
+    "run_check_now": [SIGN_IN, 405, 405, 405, 405, 405],
+    "home_detail A": [SIGN_IN, 200, 200, 404, 200, 200],
+    "home_detail B": [SIGN_IN, 404, 404, 200, 200, 200],
+    "account_action A": [SIGN_IN, 200, 200, 404, 200, 200],
+    "account_action B": [SIGN_IN, 404, 404, 200, 200, 200],
+    "guidance:card A": [SIGN_IN, 200, 200, 404, 200, 200],
+    "guidance:card B": [SIGN_IN, 404, 404, 200, 200, 200],
+    "import_new": [SIGN_IN, 404, 200, 200, 200, 200],
+    "import_preview": [SIGN_IN, 404, 404, 404, 404, 404],
+    "import_confirm": [SIGN_IN, 404, 405, 405, 405, 405],
+    "import_progress": [SIGN_IN, 404, 404, 404, 404, 404],
+    "import_record mine": [SIGN_IN, 404, 200, 404, 200, 200],
+    "import_record cmd": [SIGN_IN, 404, 404, 404, 200, 200],
+    "export_download": [SIGN_IN, 200, 200, 200, 200, 200],
+    "check_in": [400, 400, 400, 400, 400, 400],  # a forged token: a clear page, for anyone
+    "email_preferences": [SIGN_IN, 200, 200, 200, 200, 200],
     # The read API with the portal session (tests/test_api.py walks it with tokens).
-    "api:homes": [401, 200, 200, 200, 200],
-    "api:home A": [401, 200, 200, 404, 200],
-    "api:home B": [401, 404, 404, 200, 200],
-    "api:accounts": [401, 200, 200, 200, 200],
-    "api:mailboxes": [401, 200, 200, 200, 200],
-    "api:runs": [401, 404, 200, 200, 200],
-    "api:schema": [200, 200, 200, 200, 200],
-    "api:docs": [200, 200, 200, 200, 200],
-    "api:tokens": [SIGN_IN, 200, 200, 200, 200],
-    "api:token_revoke": [SIGN_IN, 405, 405, 405, 405],
+    "api:homes": [401, 200, 200, 200, 200, 200],
+    "api:home A": [401, 200, 200, 404, 200, 200],
+    "api:home B": [401, 404, 404, 200, 200, 200],
+    "api:accounts": [401, 200, 200, 200, 200, 200],
+    "api:mailboxes": [401, 200, 200, 200, 200, 200],
+    "api:runs": [401, 404, 200, 200, 200, 200],
+    "api:schema": [200, 200, 200, 200, 200, 200],
+    "api:docs": [200, 200, 200, 200, 200, 200],
+    "api:tokens": [SIGN_IN, 200, 200, 200, 200, 200],
+    "api:token_revoke token": [SIGN_IN, 405, 405, 405, 405, 405],
+}
+# The Django admin shows every home's records: superusers and admins who see every home only.
+# Every admin here is staff with every view permission, so only the scope decides.
+ADMIN = [SIGN_IN, SIGN_IN, SIGN_IN, SIGN_IN, 200, 200]
+EXPECTED_ADMIN = {
+    "/admin/": ADMIN,
+    "/admin/accounts/importrecord/": ADMIN,
+    "/admin/accounts/auditentry/": ADMIN,
+    "/admin/accounts/statechange/": ADMIN,
+    "/admin/accounts/user/": ADMIN,
+    "/admin/api/apitoken/": ADMIN,
+    "/admin/accounts/carehome/{B}/history/": ADMIN,
+    "/admin/accounts/staffaccount/{b}/history/": ADMIN,
 }
 
 
@@ -79,6 +95,16 @@ def named_patterns(resolver=None, prefix=""):
             yield prefix + entry.name, entry
 
 
+def staff_admin(email, region=None):
+    from django.contrib.auth.models import Permission
+
+    user = User.objects.create_user(email, PASSWORD, role="admin", is_staff=True)
+    if region:
+        user.regions.add(region)
+    user.user_permissions.add(*Permission.objects.filter(codename__startswith="view_"))
+    return user
+
+
 @pytest.fixture
 def world(db, rosewood, willow):
     """Home A (Rosewood, region 1) and home B (Willow, region 2), with one account each."""
@@ -86,12 +112,13 @@ def world(db, rosewood, willow):
     b = make_account(willow, "b@nhs.net", days_ago=1)
     manager = User.objects.create_user("manager.a@example.org", PASSWORD)
     manager.homes.add(rosewood)
-    admin_1 = User.objects.create_user("admin.1@example.org", PASSWORD, role="admin")
-    admin_1.regions.add(rosewood.region)
-    admin_2 = User.objects.create_user("admin.2@example.org", PASSWORD, role="admin")
-    admin_2.regions.add(willow.region)
-    record = ImportRecord.objects.create(
-        kind="homes", source="web", file_name="x.csv", outcome="ok"
+    admin_1 = staff_admin("admin.1@example.org", rosewood.region)
+    admin_2 = staff_admin("admin.2@example.org", willow.region)
+    mine = ImportRecord.objects.create(
+        kind="homes", source="web", file_name="mine.csv", outcome="ok", user=admin_1
+    )
+    cmd = ImportRecord.objects.create(
+        kind="homes", source="command", file_name="x.csv", outcome="ok"
     )
     return {
         "users": [
@@ -99,11 +126,15 @@ def world(db, rosewood, willow):
             manager,
             admin_1,
             admin_2,
+            staff_admin("admin.all@example.org"),
             User.objects.create_superuser("su@example.org", PASSWORD),
         ],
         "A": {"ods_code": "VM4Q7", "pk": a.pk},
         "B": {"ods_code": "VN8P2", "pk": b.pk},
-        "record": record.pk,
+        "mine": {"pk": mine.pk},
+        "cmd": {"pk": cmd.pk},
+        "token": {"pk": tokens.issue(manager, name="bi", days=30, actor=manager)[0].pk},
+        "ids": {"B": willow.pk, "b": b.pk},
     }
 
 
@@ -115,8 +146,6 @@ def url_for(name, pattern, world, variant):
     for param in params:
         if param in ("ods_code", "pk") and variant:
             kwargs[param] = world[variant][param]
-        elif param == "pk":
-            kwargs[param] = world["record"]
         else:
             kwargs[param] = {
                 "slug": pages.all_pages()[0].slug,
@@ -128,6 +157,16 @@ def url_for(name, pattern, world, variant):
     return reverse(name, kwargs=kwargs)
 
 
+def every_url(world):
+    """(key, url, statuses) for every row of the matrix, the admin's included."""
+    patterns = dict(named_patterns())
+    for key, statuses in EXPECTED.items():
+        name, _, variant = key.partition(" ")
+        yield key, url_for(name, patterns[name], world, variant), statuses
+    for path, statuses in EXPECTED_ADMIN.items():
+        yield path, path.format(**world["ids"]), statuses
+
+
 def test_every_url_is_in_the_matrix(db):
     names = {name for name, _ in named_patterns()}
     covered = {key.split(" ")[0] for key in EXPECTED}
@@ -135,11 +174,8 @@ def test_every_url_is_in_the_matrix(db):
 
 
 def test_access_matrix(world):
-    patterns = dict(named_patterns())
     failures, checked = [], 0
-    for key, statuses in EXPECTED.items():
-        name, _, variant = key.partition(" ")
-        url = url_for(name, patterns[name], world, variant)
+    for _, url, statuses in every_url(world):
         for role, user, expected in zip(ROLES, world["users"], statuses, strict=True):
             client = Client()
             if user:
@@ -149,7 +185,32 @@ def test_access_matrix(world):
             if status != expected:
                 failures.append(f"{role} GET {url}: {status}, expected {expected}")
     assert not failures, "\n".join(failures)
-    assert checked == len(EXPECTED) * len(ROLES)
+    assert checked == (len(EXPECTED) + len(EXPECTED_ADMIN)) * len(ROLES)
+
+
+def test_every_admin_page_refuses_a_staff_admin_limited_to_regions(world):
+    """Every URL of every model in the admin (lists, add and change forms, change history,
+    deletion), not just those in the matrix: a region admin who is staff with every
+    permission is sent to the admin sign-in."""
+    from django.contrib import admin
+    from django.contrib.auth.models import Permission
+
+    admin_1 = world["users"][2]
+    admin_1.user_permissions.set(Permission.objects.all())
+    client = Client()
+    client.force_login(admin_1)
+    urls = ["/admin/", "/admin/accounts/", "/admin/password_change/"]
+    for model in admin.site._registry:
+        info = f"admin:{model._meta.app_label}_{model._meta.model_name}"
+        urls.append(reverse(f"{info}_changelist"))
+        urls.append(reverse(f"{info}_add"))
+        obj = model._default_manager.first()
+        if obj is not None:
+            for view in ("change", "history", "delete"):
+                urls.append(reverse(f"{info}_{view}", args=[obj.pk]))
+    assert len(urls) > 40
+    refused = [url for url in urls if client.get(url).status_code == 302]
+    assert refused == urls
 
 
 POSTS = [
@@ -181,22 +242,22 @@ def test_every_post_needs_the_csrf_token(world, name, kwargs, data):
 
 ACTION_SLUGS = ["left", "removal-requested", "seen-log-in", "link"]
 DONE, NOT_FOUND, SIGN_IN_FIRST, REFUSED = "done", "404", "sign-in", "refused"
-IN_A = [SIGN_IN_FIRST, DONE, DONE, NOT_FOUND, DONE]
-IN_B = [SIGN_IN_FIRST, NOT_FOUND, NOT_FOUND, DONE, DONE]
+IN_A = [SIGN_IN_FIRST, DONE, DONE, NOT_FOUND, DONE, DONE]
+IN_B = [SIGN_IN_FIRST, NOT_FOUND, NOT_FOUND, DONE, DONE, DONE]
 WRITES = {
     **{f"account_action {slug} A": IN_A for slug in ACTION_SLUGS},
     **{f"account_action {slug} B": IN_B for slug in ACTION_SLUGS},
     # Home A's address with home B's account: never, whoever asks.
-    **{f"account_action {slug} A/B": [SIGN_IN_FIRST] + [NOT_FOUND] * 4 for slug in ACTION_SLUGS},
-    **{f"import {kind} A": [SIGN_IN_FIRST, NOT_FOUND, DONE, REFUSED, DONE] for kind in
+    **{f"account_action {slug} A/B": [SIGN_IN_FIRST] + [NOT_FOUND] * 5 for slug in ACTION_SLUGS},
+    **{f"import {kind} A": [SIGN_IN_FIRST, NOT_FOUND, DONE, REFUSED, DONE, DONE] for kind in
        ("homes", "mailboxes", "accounts")},
-    **{f"import {kind} B": [SIGN_IN_FIRST, NOT_FOUND, REFUSED, DONE, DONE] for kind in
+    **{f"import {kind} B": [SIGN_IN_FIRST, NOT_FOUND, REFUSED, DONE, DONE, DONE] for kind in
        ("homes", "mailboxes", "accounts")},
-    "import_confirm someone else's": [SIGN_IN_FIRST] + [NOT_FOUND] * 4,
-    "run_check_now": [SIGN_IN_FIRST, NOT_FOUND, DONE, DONE, DONE],
-    "email_preferences": [SIGN_IN_FIRST, DONE, DONE, DONE, DONE],
-    "check_in A": [DONE] * 5,  # the link is the credential: its own account, nothing else
-    "check_in forged": ["400"] * 5,
+    "import_confirm someone else's": [SIGN_IN_FIRST] + [NOT_FOUND] * 5,
+    "run_check_now": [SIGN_IN_FIRST, NOT_FOUND, DONE, DONE, DONE, DONE],
+    "email_preferences": [SIGN_IN_FIRST, DONE, DONE, DONE, DONE, DONE],
+    "check_in A": [DONE] * 6,  # the link is the credential: its own account, nothing else
+    "check_in forged": ["400"] * 6,
 }  # fmt: skip
 IMPORT_FILES = {
     "homes": "ods_code,name\n{ods},Renamed {ods}\n",
@@ -366,7 +427,9 @@ def test_five_wrong_passwords_lock_the_account_for_this_address(client, manager)
     assert sign_in(Client(REMOTE_ADDR="10.9.8.7"), PASSWORD).status_code == 302
 
 
-def test_password_reset_by_email_with_an_expiring_one_use_link(client, manager, settings):
+def test_password_reset_by_email_with_an_expiring_one_use_link(
+    client, manager, settings, worker_runs_tasks
+):
     settings.SITE_URL = "https://portal.example.nhs.uk"
     client.post(reverse("password_reset"), {"email": "JANE.MANAGER@example.org"})
     assert len(mail.outbox) == 1
@@ -385,7 +448,9 @@ def test_password_reset_by_email_with_an_expiring_one_use_link(client, manager, 
     assert "This link does not work" in client.get(link, follow=True).content.decode()
 
 
-def test_reset_for_an_unknown_address_says_the_same_and_sends_nothing(client, db):
+def test_reset_for_an_unknown_address_says_the_same_and_sends_nothing(
+    client, db, worker_runs_tasks
+):
     page = client.post(reverse("password_reset"), {"email": "nobody@example.org"}, follow=True)
     assert "Check your email" in page.content.decode()
     assert mail.outbox == []

@@ -156,6 +156,9 @@ class ImportRecord(models.Model):
         PARTIAL = "partial", "Imported, bad rows skipped"
         FAILED = "failed", "Nothing imported"
         DRY_RUN = "dry_run", "Checked only (dry run)"
+        # A portal upload handed to the worker, until the import's own record is written.
+        QUEUED = "queued", "Waiting for the worker"
+        RUNNING = "running", "Importing"
 
     class Source(models.TextChoices):
         COMMAND = "command", "Command"
