@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from accounts import authviews, importviews, notifyviews, views
+from accounts import authviews, notifyviews, views
+from accounts.imports import views as importviews
 
 urlpatterns = [
     path("", views.landing, name="home"),

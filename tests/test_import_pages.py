@@ -155,7 +155,7 @@ def test_a_large_upload_is_checked_in_the_worker_then_previewed(
 ):
     settings.IMPORT_BACKGROUND_BYTES = 10
     client.force_login(admin_user)
-    with mock.patch("accounts.importviews.check_upload.apply_async") as queued:
+    with mock.patch("accounts.imports.views.check_upload.apply_async") as queued:
         page = upload(client, GOOD)
     assert queued.called and not ImportRecord.objects.exists()
     assert "Checking your file" in client.get(page.url).content.decode()
@@ -167,7 +167,7 @@ def test_a_large_upload_is_checked_in_the_worker_then_previewed(
 def test_a_check_the_worker_never_finished_says_so(client, admin_user, rosewood, settings):
     settings.IMPORT_BACKGROUND_BYTES = 10
     client.force_login(admin_user)
-    with mock.patch("accounts.importviews.check_upload.apply_async"):
+    with mock.patch("accounts.imports.views.check_upload.apply_async"):
         page = upload(client, GOOD)
     token = page.url.rstrip("/").split("/")[-1]
     stored = settings.UPLOAD_DIR / f"{token}.csv"

@@ -244,7 +244,7 @@ def test_every_import_is_recorded(rosewood_boxes, write):
 
 
 def test_an_upload_that_is_gone_is_a_recorded_failure(db, tmp_path):
-    from accounts.imports import run_import
+    from accounts.imports.engine import run_import
 
     result = run_import("accounts", tmp_path / "cleared-away.csv")
     assert result.error_lines() == ["line 0: file: the file is no longer there: upload it again"]

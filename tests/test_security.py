@@ -565,8 +565,8 @@ def test_database_restarted_between_requests(client, manager):
 def test_an_interrupted_import_writes_nothing(rosewood, tmp_path, monkeypatch):
     from django.db import OperationalError
 
-    from accounts import bulk
-    from accounts.imports import run_import
+    from accounts.imports import bulk
+    from accounts.imports.engine import run_import
 
     path = tmp_path / "big.csv"
     path.write_text("email,ods_code\n" + "".join(f"p{n}@nhs.net,VM4Q7\n" for n in range(12_000)))
