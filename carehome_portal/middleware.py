@@ -102,9 +102,15 @@ class RefreshSessionMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         session = getattr(request, "session", None)
-        if session is None or session.is_empty() or session.modified:
-            return response  # no session, or it is saved anyway
+        if session is None or session.is_empty():
+            return response
         now = int(time.time())
-        if now - session.get(self.KEY, 0) >= settings.SESSION_REFRESH_SECONDS:
-            session[self.KEY] = now
+        if session.modified or now - session.get(self.KEY, 0) >= settings.SESSION_REFRESH_SECONDS:
+            session[self.KEY] = now  # saved anyway, or due: the expiry moves on with it
         return response
+
+
+def session_started(sender, request, user, **kwargs):
+    """Signing in saves the session: its expiry counts from now (connected in apps.py)."""
+    if getattr(request, "session", None) is not None:
+        request.session[RefreshSessionMiddleware.KEY] = int(time.time())

@@ -70,3 +70,12 @@ def test_a_shorter_refresh_interval_writes_sooner(client, admin_user, settings):
         client.force_login(admin_user)
         clock.shift(timedelta(seconds=31))
         assert _session_writes(client) == 1
+
+
+@pytest.mark.django_db
+def test_the_first_page_after_signing_in_writes_no_session(client, admin_user):
+    with time_machine.travel(START, tick=False) as clock:
+        client.force_login(admin_user)
+        assert _session_writes(client) == 0
+        clock.shift(timedelta(minutes=1))
+        assert _session_writes(client) == 0
