@@ -32,7 +32,7 @@ def sqlite_link_triggers(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0022_search_trigram"),
+        ("accounts", "0023_search_trigram"),
     ]
 
     operations = [

@@ -30,7 +30,7 @@ def drop(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0021_plausible_dates"),
+        ("accounts", "0022_clear_impossible_dates"),
     ]
 
     operations = [migrations.RunPython(create, drop)]
