@@ -1,8 +1,7 @@
 from django import template
 from django.utils.html import format_html
 
-from accounts import dashboard
-from accounts.rules import AccountState, MailboxRisk
+from accounts import dashboard, rules
 
 register = template.Library()
 
@@ -15,24 +14,39 @@ def _tag(css: str, label: str):
 def risk_tag(risk):
     if not risk:
         return _tag("nhsuk-tag--grey", "Not checked yet")
-    return _tag(dashboard.RISK_TAG[risk], MailboxRisk(risk).label)
+    return _tag(dashboard.RISK_TAG[risk], rules.risk_label(risk))
 
 
 @register.simple_tag
 def state_tag(state):
     if not state:
         return _tag("nhsuk-tag--grey", "Not checked yet")
-    return _tag(dashboard.STATE_TAG[state], AccountState(state).label)
+    return _tag(dashboard.STATE_TAG[state], rules.state_label(state))
 
 
 @register.filter
 def risk_meaning(risk):
-    return dashboard.RISK_MEANING.get(risk, "This mailbox has not been checked yet")
+    return rules.RISK_MEANING.get(risk, "This mailbox has not been checked yet")
+
+
+@register.filter
+def risk_label(risk):
+    return rules.risk_label(risk)
+
+
+@register.filter
+def state_meaning(state):
+    return rules.STATE_MEANING.get(state, "Not checked yet")
 
 
 @register.filter
 def state_label(state):
-    return AccountState(state).label if state else "Not checked"
+    return rules.state_label(state)
+
+
+@register.filter
+def change_label(value):
+    return rules.change_label(value)
 
 
 @register.filter
