@@ -12,6 +12,7 @@ from .checks import run_check
 from .models import AuditEntry, CheckRun, MailboxLink, SharedMailbox, StaffAccount
 from .rules import AccountState, ReportedStatus, date_problem, london_today
 
+
 class DateForm(forms.Form):
     on = forms.DateField(
         label="Date",
