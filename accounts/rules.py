@@ -76,13 +76,6 @@ def risk_label(value: str | None) -> str:
     return MailboxRisk(value).label if value in MailboxRisk.values else "Not checked yet"
 
 
-def change_label(value: str | None) -> str:
-    """A recorded change's value (a state or a risk, by its code) in words."""
-    if value in AccountState.values:
-        return state_label(value)
-    return risk_label(value)
-
-
 # A linked account keeps its shared mailbox open while it is in one of these states.
 KEEPS_MAILBOX_ALIVE = (AccountState.ACTIVE, AccountState.AT_RISK)
 # A linked account in one of these states no longer counts as a way into the mailbox at all.
