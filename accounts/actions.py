@@ -128,6 +128,8 @@ def refusal(slug: str, account: StaffAccount, linkable_mailboxes: int) -> str | 
     why = "has no NHSmail account any more" if deleted else "has left"
     if slug == "seen-log-in" and gone:
         return f"{name} {why}: there is no log-in to record."
+    if slug == "left" and deleted:
+        return f"NHSmail has already removed {name}'s account: there is nothing to mark."
     if slug == "left" and account.state == AccountState.LEFT:
         return f"{name} is already marked as having left."
     if slug == "removal-requested" and deleted:

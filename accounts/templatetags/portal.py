@@ -1,5 +1,6 @@
 from django import template
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
+from django.utils.safestring import mark_safe
 
 from accounts import dashboard, rules
 
@@ -54,6 +55,14 @@ def change_words(change):
             f"changed from {label(change.from_value).lower()} to {label(change.to_value).lower()}"
         )
     return f"was checked for the first time: {label(change.to_value).lower()}"
+
+
+@register.filter
+def email_breaks(value):
+    """An email address that may wrap before each dot and after the @ (a <wbr>, which copying
+    leaves out), so a narrow screen breaks it into readable parts, not letter by letter."""
+    text = escape(value or "")
+    return mark_safe(text.replace(".", "<wbr>.").replace("@", "@<wbr>"))
 
 
 @register.filter
