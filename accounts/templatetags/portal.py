@@ -1,6 +1,7 @@
+import re
+
 from django import template
-from django.utils.html import escape, format_html
-from django.utils.safestring import mark_safe
+from django.utils.html import format_html, format_html_join
 
 from accounts import dashboard, rules
 
@@ -61,8 +62,8 @@ def change_words(change):
 def email_breaks(value):
     """An email address that may wrap before each dot and after the @ (a <wbr>, which copying
     leaves out), so a narrow screen breaks it into readable parts, not letter by letter."""
-    text = escape(value or "")
-    return mark_safe(text.replace(".", "<wbr>.").replace("@", "@<wbr>"))
+    parts = re.split(r"(?=\.)|(?<=@)", value or "")
+    return format_html_join(format_html("<wbr>"), "{}", ((part,) for part in parts))
 
 
 @register.filter
