@@ -2,6 +2,7 @@ import re
 
 from django import template
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from accounts import dashboard, rules
 
@@ -63,7 +64,7 @@ def email_breaks(value):
     """An email address that may wrap before each dot and after the @ (a <wbr>, which copying
     leaves out), so a narrow screen breaks it into readable parts, not letter by letter."""
     parts = re.split(r"(?=\.)|(?<=@)", value or "")
-    return format_html_join(format_html("<wbr>"), "{}", ((part,) for part in parts))
+    return format_html_join(SafeString("<wbr>"), "{}", ((part,) for part in parts))
 
 
 @register.filter
