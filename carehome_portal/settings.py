@@ -216,7 +216,7 @@ HELPDESK_EMAIL = env.str("HELPDESK_EMAIL", default="helpdesk@nhs.net")
 HELPDESK_MENU = env.str(
     "HELPDESK_MENU",
     default="Choose option 1 (unable to access account), then your type of organisation, "
-    "then option 1 again for an agent.",
+    "then option 1 again to be put through to an agent.",
 )
 
 # Reminders go this many days before an account's disable date.

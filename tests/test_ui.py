@@ -246,3 +246,15 @@ def test_helpdesk_card_has_a_print_button_and_prints_without_link_addresses(clie
     assert "window.print()" in script
     css = (STATIC / "css" / "portal.css").read_text()
     assert 'a[href^="tel:"]::after' in css and "content: none" in css
+
+
+def test_guidance_pages_follow_the_settings(client, settings, db):
+    settings.INACTIVITY_DAYS, settings.WARNING_DAYS = 120, 80
+    settings.HELPDESK_PHONE = "0300 123 4567"
+    settings.HELPDESK_MENU = "Press 9 for a person."
+    keep = client.get(reverse("guidance:page", args=["keep-your-account-active"]))
+    body = keep.content.decode()
+    assert "The 120-day rule" in body and "90" not in visible(body)
+    assert 'href="tel:03001234567">0300 123 4567</a>' in body and "{" not in visible(body)
+    helpdesk = client.get(reverse("guidance:page", args=["get-help-from-the-helpdesk"]))
+    assert "Press 9 for a person." in helpdesk.content.decode()
