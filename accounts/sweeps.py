@@ -8,7 +8,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from .importweb import WAITING, forget_upload
+from .imports.web import WAITING, forget_upload
 from .models import CheckRun, ImportRecord
 
 RUN_GONE = (

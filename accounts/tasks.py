@@ -69,7 +69,7 @@ def import_file(
 ) -> int | None:
     """A large upload, imported in the worker; returns the import record's id (None if it
     was handled already)."""
-    from .importweb import import_upload
+    from .imports.web import import_upload
 
     sweep_stale_imports()
     return import_upload(kind, path, user_id, skip_bad_rows, file_name, ods)
@@ -87,7 +87,7 @@ def send_password_reset(email: str) -> int:
 @shared_task(acks_late=True, time_limit=2 * 60 * 60)
 def check_upload(kind: str, path: str, user_id: int, file_name: str, ods: str | None = None) -> int:
     """The dry run of a large upload, in the worker; returns its record's id."""
-    from .importweb import check_upload as check
+    from .imports.web import check_upload as check
 
     return check(kind, path, user_id, file_name, ods)
 

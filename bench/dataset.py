@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 
 from django.db import connection, transaction
 
-from accounts.bulk import load
+from accounts.imports.bulk import load
 from accounts.rules import LONDON
 
 

@@ -22,7 +22,7 @@ args = parse(__doc__, 100_000, "carehome_bench_imports")
 
 from django.db import connection, transaction
 
-from accounts.imports import run_import
+from accounts.imports.engine import run_import
 from bench.dataset import build
 
 AS_OF = date(2026, 11, 29)

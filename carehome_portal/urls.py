@@ -4,7 +4,8 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from accounts import authviews, importviews, notifyviews, views
+from accounts import authviews, notifyviews, views
+from accounts.imports import views as importviews
 
 
 class FaviconRedirect(RedirectView):
@@ -61,5 +62,6 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path("guidance/", include("guidance.urls")),
+    path("", include("api.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -226,3 +226,28 @@ def test_no_page_is_wider_than_a_phone(live_server, phone, manager, rosewood, ro
     breaks = email.evaluate(LINE_BREAKS)
     assert breaks and all(b[1] == "." or b[0] == "@" for b in breaks), breaks
     assert phone.locator(".portal-chart svg").is_visible()
+
+
+def test_manager_makes_an_api_token_and_reads_the_docs_under_the_csp(
+    live_server, page, manager, rosewood
+):
+    blocked = []
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security" in m.text else None)
+    page.on("pageerror", lambda error: blocked.append(str(error)))
+    sign_in(page, live_server, manager.email)
+    page.click("header >> text=API tokens")
+    page.fill("#id_name", "Power BI")
+    page.check("text=30 days")
+    page.click("main button[type=submit]")
+    secret = page.inner_text("#new-token")
+    assert serious_violations(page) == []
+    shoot(page, "api-tokens")
+    answer = page.request.get(
+        live_server.url + "/api/v1/homes/", headers={"Authorization": f"Bearer {secret}"}
+    )
+    assert [home["ods_code"] for home in answer.json()["results"]] == ["VM4Q7"]
+    page.goto(live_server.url + "/api/docs/")
+    page.wait_for_selector(".opblock-summary-path")
+    assert "/api/v1/homes/" in page.inner_text("#swagger-ui")
+    page.screenshot(path=str(ARTIFACTS / "api-docs-1280.png"), full_page=True)
+    assert blocked == []

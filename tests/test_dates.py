@@ -69,3 +69,25 @@ def test_manager_cannot_enter_a_date_before_1990(client, manager, rosewood):
     assert "The date is before 1 January 1990." in response.content.decode()
     account.refresh_from_db()
     assert account.attested_on is None
+
+
+@time_machine.travel("2026-11-29 12:00 +00:00", tick=False)
+def test_the_admin_cannot_store_a_date_that_would_break_pages(client, superuser, rosewood):
+    account = make_account(rosewood, "amy@nhs.net", days_ago=10, as_of=TODAY)
+    client.force_login(superuser)
+    url = reverse("admin:accounts_staffaccount_change", args=[account.pk])
+    form = client.get(url).context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None and not isinstance(v, list)}
+    data.update(
+        home=rosewood.pk,
+        email="amy@nhs.net",
+        reported_status="active",
+        first_recorded="2026-11-01",
+        left_on="9999-12-31",
+        reminders_opt_out="",
+    )
+    response = client.post(url, data)
+    assert response.status_code == 200
+    assert "is in the future" in response.content.decode()
+    account.refresh_from_db()
+    assert account.left_on is None

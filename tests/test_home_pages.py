@@ -4,9 +4,9 @@ import re
 
 import pytest
 
-from accounts.bulk import load
 from accounts.checks import run_check
 from accounts.dashboard import HOME_PAGE_ACCOUNTS, LINKED_SHOWN
+from accounts.imports.bulk import load
 from accounts.models import MailboxLink, StaffAccount
 from tests.conftest import TODAY, make_account
 

@@ -114,7 +114,7 @@ def test_a_large_one_home_report_goes_to_the_worker_with_its_home(
     settings.IMPORT_BACKGROUND_BYTES = 10
     checks, queued = [], []
     monkeypatch.setattr(
-        "accounts.importviews.check_upload.apply_async", lambda **kw: checks.append(kw)
+        "accounts.imports.views.check_upload.apply_async", lambda **kw: checks.append(kw)
     )
     monkeypatch.setattr("accounts.tasks.import_file.apply_async", lambda **kw: queued.append(kw))
     client.force_login(admin_user)

@@ -350,7 +350,7 @@ def test_a_database_error_is_a_recorded_failure(rosewood, write, monkeypatch):
         with connection.cursor() as cursor:
             cursor.execute("SELECT * FROM no_such_table")
 
-    monkeypatch.setattr("accounts.imports._check", broken)
+    monkeypatch.setattr("accounts.imports.engine._check", broken)
     code, _, err = run("accounts", write("email,ods_code\namy@nhs.net,VM4Q7\n"))
     assert code == 1
     assert "line 0: database: the import stopped and wrote nothing (the database said: " in err
@@ -361,7 +361,7 @@ def test_a_database_error_is_a_recorded_failure(rosewood, write, monkeypatch):
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY is PostgreSQL's")
 def test_copy_errors_are_django_database_errors(db):
-    from accounts import bulk
+    from accounts.imports import bulk
 
     with connection.cursor() as cursor:
         cursor.execute("CREATE TEMPORARY TABLE nul_test (t text)")

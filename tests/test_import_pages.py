@@ -1,5 +1,7 @@
 import csv
 import io
+import os
+import time
 from unittest import mock
 
 import pytest
@@ -153,10 +155,23 @@ def test_a_large_upload_is_checked_in_the_worker_then_previewed(
 ):
     settings.IMPORT_BACKGROUND_BYTES = 10
     client.force_login(admin_user)
-    with mock.patch("accounts.importviews.check_upload.apply_async") as queued:
+    with mock.patch("accounts.imports.views.check_upload.apply_async") as queued:
         page = upload(client, GOOD)
     assert queued.called and not ImportRecord.objects.exists()
     assert "Checking your file" in client.get(page.url).content.decode()
     assert not ImportRecord.objects.exists()
     check_upload(*queued.call_args.kwargs["args"])
     assert "2 created, 0 updated" in client.get(page.url).content.decode()
+
+
+def test_a_check_the_worker_never_finished_says_so(client, admin_user, rosewood, settings):
+    settings.IMPORT_BACKGROUND_BYTES = 10
+    client.force_login(admin_user)
+    with mock.patch("accounts.imports.views.check_upload.apply_async"):
+        page = upload(client, GOOD)
+    token = page.url.rstrip("/").split("/")[-1]
+    stored = settings.UPLOAD_DIR / f"{token}.csv"
+    hours_ago = time.time() - (settings.STALE_IMPORT_MINUTES + 1) * 60
+    os.utime(stored, (hours_ago, hours_ago))
+    body = client.get(page.url).content.decode()
+    assert "The check did not finish" in body and 'http-equiv="refresh"' not in body

@@ -241,3 +241,11 @@ def test_every_import_is_recorded(rosewood_boxes, write):
         1,
     )
     assert len(record.sha256) == 64 and record.size == path.stat().st_size
+
+
+def test_an_upload_that_is_gone_is_a_recorded_failure(db, tmp_path):
+    from accounts.imports.engine import run_import
+
+    result = run_import("accounts", tmp_path / "cleared-away.csv")
+    assert result.error_lines() == ["line 0: file: the file is no longer there: upload it again"]
+    assert ImportRecord.objects.get().outcome == "failed"

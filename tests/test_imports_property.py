@@ -3,7 +3,7 @@
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accounts.imports import run_import
+from accounts.imports.engine import run_import
 from accounts.models import StaffAccount
 
 VALID = (

@@ -631,7 +631,7 @@ def test_a_queued_import_shows_its_state_and_fails_if_no_worker_takes_it(
 def test_an_import_whose_worker_died_is_failed_by_the_next_import_task(
     client, queued_upload, settings, monkeypatch
 ):
-    from accounts import importweb
+    from accounts.imports import web as importweb
     from accounts.models import ImportRecord
     from accounts.tasks import import_file
 

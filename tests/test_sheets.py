@@ -6,9 +6,9 @@ from datetime import date, datetime, time
 import pytest
 from openpyxl import Workbook
 
-from accounts import headers, sheets
-from accounts.csvfiles import FileRefused
-from accounts.importspecs import ACCOUNTS, HOMES, MAILBOXES, usage_report
+from accounts.imports import headers, sheets
+from accounts.imports.csvfiles import FileRefused
+from accounts.imports.specs import ACCOUNTS, HOMES, MAILBOXES, usage_report
 from tests.test_import_formats import ACTIVE_USERS, EMAIL_ACTIVITY
 
 

@@ -2,6 +2,8 @@
 Days inactive is never stored: it grows for everyone every night and is derived when read
 (rules.days_inactive)."""
 
+from datetime import datetime
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
@@ -22,6 +24,14 @@ def validate_ods_code(value: str) -> None:
             "%(value)s is not a valid ODS code: use 3 to 6 letters or digits.",
             params={"value": value},
         )
+
+
+def validate_plausible_date(value) -> None:
+    """rules.date_problem for forms over these models (the admin): no year 10000 to break
+    a page later."""
+    day = rules.london_date(value) if isinstance(value, datetime) else value
+    if day is not None and (problem := rules.date_problem(day)):
+        raise ValidationError("%(value)s " + problem + ".", params={"value": day})
 
 
 class Region(models.Model):
@@ -129,21 +139,31 @@ class StaffAccount(models.Model):
     reported_status = models.CharField(
         max_length=10, choices=ReportedStatus.choices, default=ReportedStatus.ACTIVE
     )
-    last_activity = models.DateTimeField(null=True, blank=True)
+    last_activity = models.DateTimeField(
+        null=True, blank=True, validators=[validate_plausible_date]
+    )
     # The London date of last_activity: kept with it so the check compares plain dates.
     last_activity_date = models.DateField(null=True, blank=True, editable=False)
-    first_recorded = models.DateField(default=rules.london_today)
-    left_on = models.DateField("left on", null=True, blank=True)
+    first_recorded = models.DateField(
+        default=rules.london_today, validators=[validate_plausible_date]
+    )
+    left_on = models.DateField(
+        "left on", null=True, blank=True, validators=[validate_plausible_date]
+    )
     # A log-in someone vouched for, kept apart from what NHSmail reports: a manager who saw
     # it (attested_by set) or the person's own check-in from a reminder (attested_by empty).
-    attested_on = models.DateField("log-in vouched for on", null=True, blank=True)
+    attested_on = models.DateField(
+        "log-in vouched for on", null=True, blank=True, validators=[validate_plausible_date]
+    )
     attested_by = models.ForeignKey(
         "User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     reminders_opt_out = models.BooleanField(
         db_default=False, help_text="The person asked for no reminder emails."
     )
-    removal_requested_on = models.DateField(null=True, blank=True)
+    removal_requested_on = models.DateField(
+        null=True, blank=True, validators=[validate_plausible_date]
+    )
     removal_requested_by = models.ForeignKey(
         "User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )

@@ -1,4 +1,4 @@
-from accounts.management.importcommand import ImportCommand
+from accounts.imports.command import ImportCommand
 
 
 class Command(ImportCommand):

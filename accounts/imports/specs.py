@@ -6,14 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
-from .csvfiles import header_key, parse_date, parse_moment, shown
-from .rules import (
+from ..rules import (
     ReportedStatus,
     date_problem,
     is_valid_ods_code,
     normalise_email,
     normalise_ods_code,
 )
+from .csvfiles import header_key, parse_date, parse_moment, shown
 
 LEAVER = "leaver"
 STATUSES = {

@@ -11,7 +11,7 @@ from functools import lru_cache
 from operator import itemgetter
 
 from .csvfiles import header_key, shown
-from .importspecs import (
+from .specs import (
     IS_DELETED,
     KIND_NAMES,
     REPORT_REFRESH_DATE,

@@ -4,8 +4,8 @@ engine (imports.py) turns each into an error on its line."""
 
 from django.db import connection
 
+from ..scoping import ImportScope
 from . import bulk
-from .scoping import ImportScope
 
 # The writer's scope, loaded once per import so the checks are joins.
 SCOPE_HOMES, SCOPE_REGIONS = "import_scope_homes", "import_scope_regions"

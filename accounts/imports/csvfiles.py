@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from .rules import LONDON
+from ..rules import LONDON
 
 READ_BYTES = 1024 * 1024
 

@@ -18,12 +18,12 @@ from pathlib import Path
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
+from ..models import CareHome, ImportRecord
+from ..rules import is_valid_ods_code, london_today, normalise_ods_code
+from ..scoping import ImportScope, import_scope_for
 from . import bulk, csvfiles, headers, sheets
-from .importscope import SCOPE_HOMES, SCOPE_REGIONS, scope_checks
-from .importspecs import KIND_NAMES, SPECS, Spec
-from .models import CareHome, ImportRecord
-from .rules import is_valid_ods_code, london_today, normalise_ods_code
-from .scoping import ImportScope, import_scope_for
+from .scope import SCOPE_HOMES, SCOPE_REGIONS, scope_checks
+from .specs import KIND_NAMES, SPECS, Spec
 
 log = logging.getLogger(__name__)
 KEPT_ERRORS = 1000
@@ -151,6 +151,8 @@ def run_import(
         result.add_error(0, "file", str(exc))
     except _Refused as exc:
         result.add_error(exc.line, exc.column, exc.message)
+    except FileNotFoundError:  # an upload cleared away, or a task delivered twice
+        result.add_error(0, "file", "the file is no longer there: upload it again")
     except DatabaseError as exc:  # the transaction rolled back: nothing was written
         result.written = False
         reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
@@ -167,8 +169,8 @@ def run_import(
 def _recheck(result: ImportResult) -> None:
     """Bring the touched homes up to date at once (as of today, the same rules as the
     nightly check), as a run of its own; the import stands whatever the recheck does."""
-    from .checks import run_check
-    from .models import CheckRun
+    from ..checks import run_check
+    from ..models import CheckRun
 
     try:
         run = run_check(london_today(), trigger=CheckRun.Trigger.IMPORT, home_ids=result.home_ids)

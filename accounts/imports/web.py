@@ -10,11 +10,11 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
+from ..models import ImportRecord, User
+from ..scoping import NOTHING, import_scope_for, writable_homes_for
 from . import sheets
 from .csvfiles import FileRefused
-from .imports import ImportResult, run_import
-from .models import ImportRecord, User
-from .scoping import NOTHING, import_scope_for, writable_homes_for
+from .engine import ImportResult, run_import
 
 PREVIEW_ROWS = 10
 WAITING = (ImportRecord.Outcome.QUEUED, ImportRecord.Outcome.RUNNING)
@@ -101,7 +101,7 @@ def queue_import(
     """Hand an upload to the worker. A record says "waiting for the worker" until the import
     writes its own, so that a lost task or a killed worker shows (sweeps.py fails it). Raises
     one of tasks.BROKER_DOWN, leaving no record, when nothing could be queued."""
-    from .tasks import BROKER_DOWN, import_file, publish
+    from ..tasks import BROKER_DOWN, import_file, publish
 
     waiting = ImportRecord.objects.create(
         kind=kind,

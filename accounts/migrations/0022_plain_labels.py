@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0020_import_waiting_outcomes'),
+        ('accounts', '0021_plausible_dates'),
     ]
 
     operations = [

@@ -5,9 +5,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
-from accounts.imports import run_import
-from accounts.models import User
-from accounts.rules import normalise_email
+from ..models import User
+from ..rules import normalise_email
+from .engine import run_import
 
 SHOWN_ERRORS = 50
 

@@ -1,6 +1,7 @@
 """Pages for admins: import a report (upload, checked preview, confirm) and download the
 hygiene export. Managers may download the export for their own homes."""
 
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -11,13 +12,14 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from . import exports, importweb, sweeps
-from .forms import ImportConfirmForm, ImportUploadForm
-from .importspecs import SPECS
-from .models import AuditEntry, ImportRecord
-from .rules import normalise_ods_code
-from .scoping import admin_only, get_import_record_for_user, homes_for, import_records_for
-from .tasks import BROKER_DOWN, check_upload, publish
+from .. import exports, sweeps
+from ..forms import ImportConfirmForm, ImportUploadForm
+from ..models import AuditEntry, ImportRecord
+from ..rules import normalise_ods_code
+from ..scoping import admin_only, get_import_record_for_user, homes_for, import_records_for
+from ..tasks import BROKER_DOWN, check_upload, publish
+from . import web
+from .specs import SPECS
 
 SESSION_KEY = "uploads"
 DRY_RUN = ImportRecord.Outcome.DRY_RUN
@@ -29,7 +31,7 @@ OVERDUE = {"queued": timedelta(minutes=5), "running": timedelta(minutes=30)}
 def _pending(request, token: str) -> tuple[dict, object]:
     """This user's upload for the token, or 404."""
     pending = request.session.get(SESSION_KEY, {}).get(token)
-    path = importweb.upload_path(token)
+    path = web.upload_path(token)
     if not pending or path is None:
         raise Http404("No such upload.")
     return pending, path
@@ -40,12 +42,10 @@ def _pending(request, token: str) -> tuple[dict, object]:
 def import_new(request):
     # A body over the limit never gets here: see carehome_portal.middleware.
     if request.method == "POST":
-        form = ImportUploadForm(
-            request.POST, request.FILES, homes=importweb.upload_homes(request.user)
-        )
+        form = ImportUploadForm(request.POST, request.FILES, homes=web.upload_homes(request.user))
         if form.is_valid():
-            importweb.clean_old_uploads()
-            token = importweb.save_upload(form.cleaned_data["file"])
+            web.clean_old_uploads()
+            token = web.save_upload(form.cleaned_data["file"])
             uploads = request.session.get(SESSION_KEY, {})
             uploads[token] = {
                 "kind": form.cleaned_data["kind"],
@@ -53,18 +53,18 @@ def import_new(request):
                 "ods": form.cleaned_data["home"].ods_code if form.cleaned_data["home"] else None,
             }
             request.session[SESSION_KEY] = uploads
-            args = (form.cleaned_data["kind"], str(importweb.upload_path(token)),
+            args = (form.cleaned_data["kind"], str(web.upload_path(token)),
                     request.user.pk, uploads[token]["name"], uploads[token]["ods"])  # fmt: skip
             if form.cleaned_data["file"].size > settings.IMPORT_BACKGROUND_BYTES:
                 try:
                     publish(check_upload, args=args)
                 except BROKER_DOWN:
-                    importweb.check_upload(*args)
+                    web.check_upload(*args)
             else:
-                importweb.check_upload(*args)
+                web.check_upload(*args)
             return redirect("import_preview", token=token)
     else:
-        form = ImportUploadForm(homes=importweb.upload_homes(request.user))
+        form = ImportUploadForm(homes=web.upload_homes(request.user))
     return render(request, "accounts/import_new.html", {"form": form})
 
 
@@ -73,14 +73,16 @@ def import_new(request):
 def import_preview(request, token):
     """A read of the dry run made when the file arrived: nothing is checked or written here."""
     pending, path = _pending(request, token)
-    record = importweb.checked(token, request.user)
+    record = web.checked(token, request.user)
     if record is None:
-        return render(request, "accounts/import_checking.html", {"pending": pending})
+        waited = time.time() - path.stat().st_mtime
+        context = {"pending": pending, "gave_up": waited > settings.STALE_IMPORT_MINUTES * 60}
+        return render(request, "accounts/import_checking.html", context)
     context = {
         "token": token,
         "pending": pending,
         "result": record,
-        "rows": importweb.first_rows(token, record.encoding),
+        "rows": web.first_rows(token, record.encoding),
         "spec": SPECS[pending["kind"]],
         "form": ImportConfirmForm(),
         "background": path.stat().st_size > settings.IMPORT_BACKGROUND_BYTES,
@@ -99,7 +101,7 @@ def import_confirm(request, token):
     background = path.stat().st_size > settings.IMPORT_BACKGROUND_BYTES
     if background:
         try:
-            importweb.queue_import(*args)
+            web.queue_import(*args)
         except BROKER_DOWN:
             messages.error(request, "The import could not be queued: the task broker is down.")
             return redirect("import_preview", token=token)
@@ -107,7 +109,7 @@ def import_confirm(request, token):
     AuditEntry.record(request.user, "Import", subject=pending["name"], detail=pending["kind"])
     if background:
         return redirect("import_progress", token=token)
-    record_id = importweb.import_upload(*args)
+    record_id = web.import_upload(*args)
     request.session[SESSION_KEY].pop(token, None)
     request.session.modified = True
     return redirect("import_record", pk=record_id)
@@ -119,11 +121,11 @@ def import_progress(request, token):
     if token not in request.session.get(SESSION_KEY, {}):
         raise Http404("No such upload.")
     records = import_records_for(request.user)
-    waiting = importweb.waiting_import(token, records)
-    done = records.filter(token=token).exclude(outcome__in=[DRY_RUN, *importweb.WAITING]).first()
+    waiting = web.waiting_import(token, records)
+    done = records.filter(token=token).exclude(outcome__in=[DRY_RUN, *web.WAITING]).first()
     if done:
         return redirect("import_record", pk=done.pk)
-    context = {"progress": importweb.read_progress(token), "token": token, "waiting": waiting}
+    context = {"progress": web.read_progress(token), "token": token, "waiting": waiting}
     if waiting:
         context["fails_at"] = sweeps.stale_after(waiting)
         context["overdue"] = timezone.now() > waiting.started_at + OVERDUE[waiting.outcome]
