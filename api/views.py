@@ -215,9 +215,12 @@ class RunList(ListView):
         user = self.request.user
         if not user.is_admin:
             raise exceptions.NotFound()
-        return CheckRun.objects.filter(
-            Q(home__isnull=True) | Q(home__in=homes_for(user))
-        ).select_related("home")
+        runs = CheckRun.objects.all()
+        if not user.sees_every_home:  # a recheck of some homes may hold other regions'
+            runs = runs.filter(
+                Q(home__isnull=True, scope_homes__isnull=True) | Q(home__in=homes_for(user))
+            )
+        return runs.select_related("home")
 
     def paginate_queryset(self, queryset):
         runs = super().paginate_queryset(queryset)

@@ -274,6 +274,9 @@ def test_accounts_use_the_contract_names_and_the_rules(world):
 
 def test_a_log_in_vouched_for_counts_as_on_the_home_page(world, client):
     StaffAccount.objects.filter(email="ali.risky@nhs.net").update(attested_on=TODAY)
+    # Until the home is rechecked, the figure stays the one its state was judged by...
+    assert account_row(world, "ali.risky@nhs.net")["days_inactive"] > 0
+    run_check(TODAY, home=CareHome.objects.get(ods_code=HOME_A))
     assert account_row(world, "ali.risky@nhs.net")["days_inactive"] == 0
 
 
@@ -386,6 +389,29 @@ def test_a_nul_character_is_refused_before_any_query(world):
 
 def test_a_cursor_the_api_did_not_give_is_a_clear_404(world):
     response = get("/api/v1/accounts/?cursor=not-a-cursor", world["national"])
+    assert response.status_code == 404
+    assert "cursor" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "endpoint, position",
+    [
+        ("accounts", "abc"),
+        ("accounts", ""),
+        ("runs", "1.5"),
+        ("mailboxes", "1e999"),
+        ("mailboxes", "99999999999999999999999"),
+        ("homes", "A\x00B"),
+        ("homes", "../../x"),
+    ],
+)
+def test_a_forged_cursor_position_is_a_clear_404(world, endpoint, position):
+    import base64
+    from urllib.parse import quote, urlencode
+
+    raw = urlencode({"o": "0", "r": "0", "p": position}).encode()
+    cursor = quote(base64.b64encode(raw).decode())
+    response = get(f"/api/v1/{endpoint}/?cursor={cursor}", world["national"])
     assert response.status_code == 404
     assert "cursor" in response.json()["detail"]
 
