@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0021_plausible_dates'),
+        ('accounts', '0022_clear_impossible_dates'),
     ]
 
     operations = [
