@@ -1,6 +1,7 @@
 # make run   - set up and start the portal with demo data (no database or Redis server needed)
 # make test  - lint, checks and the whole test suite (uses DATABASE_URL / REDIS_URL when set)
 # make bench - the benchmarks under bench/
+# make audit - Lighthouse accessibility and best-practices scores (not part of make test)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +10,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 PROD_ENV := DEBUG=false SECRET_KEY=check-deploy-$$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n') ALLOWED_HOSTS=portal.example.nhs.uk
 
-.PHONY: run test lint bench browsers clean
+.PHONY: run test lint bench browsers audit clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +51,13 @@ bench: $(DEV_STAMP)
 	DEBUG=true $(PY) bench/imports.py
 	DEBUG=true $(PY) bench/pages.py
 	$(PY) bench/load.py
+
+# Lighthouse goes into ./node_modules (npm's registry); it drives Debian's Chromium against a
+# development server on 127.0.0.1 only.
+LIGHTHOUSE_VERSION := 12
+audit: $(STAMP) browsers
+	@test -x node_modules/.bin/lighthouse || npm install --no-save --no-audit --no-fund --loglevel=error lighthouse@$(LIGHTHOUSE_VERSION)
+	CHROME_PATH=$${CHROME_PATH:-/usr/bin/chromium} $(PY) scripts/audit.py
 
 clean:
 	rm -rf $(VENV) var

@@ -10,9 +10,7 @@ from django.core.exceptions import ValidationError
 
 from .checks import run_check
 from .models import AuditEntry, CheckRun, MailboxLink, SharedMailbox, StaffAccount
-from .rules import date_problem, london_today
-
-HELPDESK_EMAIL = "helpdesk@nhs.net"
+from .rules import AccountState, ReportedStatus, date_problem, london_today
 
 
 class DateForm(forms.Form):
@@ -118,6 +116,52 @@ ACTIONS = {
 }  # fmt: skip
 
 
+def refusal(slug: str, account: StaffAccount, linkable_mailboxes: int) -> str | None:
+    """Why an action cannot succeed for this account, or None: the home page offers only
+    the actions with no refusal, and the action page refuses the others with this reason.
+    `linkable_mailboxes` counts the home's shared mailboxes this account is not linked to."""
+    name = account.display_name or account.email
+    deleted = (
+        account.state == AccountState.DELETED or account.reported_status == ReportedStatus.DELETED
+    )
+    gone = deleted or account.state == AccountState.LEFT
+    why = "has no NHSmail account any more" if deleted else "has left"
+    if slug == "seen-log-in" and gone:
+        return f"{name} {why}: there is no log-in to record."
+    if slug == "left" and deleted:
+        return f"NHSmail has already removed {name}'s account: there is nothing to mark."
+    if slug == "left" and account.state == AccountState.LEFT:
+        return f"{name} is already marked as having left."
+    if slug == "removal-requested" and deleted:
+        return f"NHSmail has already removed {name}'s account."
+    if slug == "link" and gone:
+        return f"{name} {why}: they cannot be linked to a shared mailbox."
+    if slug == "link" and not linkable_mailboxes:
+        return f"This home has no other shared mailbox to link {name} to."
+    return None
+
+
+def offers(account: StaffAccount, home_mailbox_ids) -> list[str]:
+    """The actions the home page offers for this account (its mailboxes are prefetched):
+    only those that can succeed, removal requests only for leavers not yet asked for (or
+    overdue)."""
+    linked = {m.pk for m in account.mailboxes.all()}
+    linkable = len(set(home_mailbox_ids) - linked)
+    if account.state == AccountState.LEFT:
+        wanted = (
+            []
+            if account.removal_requested_on and not account.removal_overdue
+            else ["removal-requested"]
+        )
+    else:
+        wanted = ["seen-log-in", "left", "link"]
+    return [slug for slug in wanted if refusal(slug, account, linkable) is None]
+
+
+def linkable_count(account: StaffAccount) -> int:
+    return SharedMailbox.objects.filter(home=account.home).exclude(links__account=account).count()
+
+
 def perform(slug: str, account: StaffAccount, user, data) -> str:
     """Apply the action, audit it, and bring the home's states up to date now."""
     action, apply = ACTIONS[slug]
@@ -143,4 +187,4 @@ def removal_mailto(account: StaffAccount) -> str:
         f"{home.name} (ODS code {home.ods_code}), and revoke their access to our shared "
         f"mailbox: {mailboxes}.\n\nThank you."
     )
-    return f"mailto:{HELPDESK_EMAIL}?subject={quote(subject)}&body={quote(body)}"
+    return f"mailto:{settings.HELPDESK_EMAIL}?subject={quote(subject)}&body={quote(body)}"

@@ -24,6 +24,7 @@ from django.db.models import (
     Window,
 )
 from django.db.models.functions import Coalesce, Lower, NullIf, RowNumber
+from django.utils.translation import ngettext
 
 from . import rules
 from .exports import stream_csv
@@ -53,12 +54,8 @@ STATE_TAG = {
     AccountState.DELETED: "nhsuk-tag--grey",
     AccountState.LEFT: "nhsuk-tag--grey",
 }
-RISK_MEANING = {
-    MailboxRisk.ORPHANED: "Orphaned: no linked account is left that can open this mailbox",
-    MailboxRisk.AT_RISK: "At risk: nobody active can open this mailbox",
-    MailboxRisk.SINGLE_USER: "Only one active person can open this mailbox",
-    MailboxRisk.HEALTHY: "Healthy: two or more active people can open this mailbox",
-}
+RISK_MEANING = rules.RISK_MEANING
+STATE_MEANING = rules.STATE_MEANING
 
 
 def last_run() -> CheckRun | None:
@@ -394,8 +391,19 @@ def home_history(home, mailboxes, limit: int = 50) -> list:
     return sorted(found, key=lambda change: (-change.run_id, change.id))[:limit]
 
 
+# Fewer checks than this make no trend: the home page says it in a sentence instead.
+CHART_MIN_CHECKS = 7
+
+
+def _on(day: date) -> str:
+    return f"{day:%-d %B %Y}"
+
+
 @dataclass
 class Chart:
+    """People who can open a mailbox over the last checks, drawn as an SVG line with
+    labelled axes; `summary` is its text alternative."""
+
     mailbox: object
     points: str
     values: list[int]
@@ -403,26 +411,54 @@ class Chart:
     last_date: date | None
     top: int
     width: int = 600
-    height: int = 120
+    height: int = 180
+    # The plot area inside the SVG: room on the left for the counts, below for the dates.
+    left: int = 40
+    right: int = 590
+    plot_top: int = 12
+    bottom: int = 150
+
+    def y(self, value: float) -> float:
+        return self.bottom - value * (self.bottom - self.plot_top) / self.top
+
+    @property
+    def drawn(self) -> bool:
+        return len(self.values) >= CHART_MIN_CHECKS
+
+    @property
+    def at_risk_y(self) -> str:
+        """Where one person is: below it nobody active can open the mailbox."""
+        return f"{self.y(1):.1f}"
+
+    @property
+    def top_y(self) -> str:
+        return f"{self.y(self.top):.1f}"
 
     @property
     def summary(self) -> str:
+        email = self.mailbox.email
         if not self.values:
             return "No check has recorded this mailbox yet."
-        if len(self.values) == 1:
+        now = self.values[-1]
+        people = ngettext("%(n)d person", "%(n)d people", now) % {"n": now}
+        if len(self.values) == 1 or self.first_date == self.last_date:
+            return f"At the check on {_on(self.last_date)}, {people} could open {email}."
+        checks = len(self.values)
+        low, high = min(self.values), max(self.values)
+        if low == high:
             return (
-                f"At the last check ({self.last_date:%d %B %Y}), {self.values[0]} linked "
-                f"accounts kept {self.mailbox.email} open."
+                f"At each of the last {checks} checks, from {_on(self.first_date)} to "
+                f"{_on(self.last_date)}, {people} could open {email}."
             )
         return (
-            f"Over the last {len(self.values)} checks ({self.first_date:%d %B %Y} to "
-            f"{self.last_date:%d %B %Y}), between {min(self.values)} and {max(self.values)} "
-            f"linked accounts kept {self.mailbox.email} open; now {self.values[-1]}."
+            f"Over the last {checks} checks, from {_on(self.first_date)} to "
+            f"{_on(self.last_date)}, between {low} and {high} people could open {email}; "
+            f"at the latest check, {people}."
         )
 
 
 def alive_charts(home, mailboxes, runs: int = 90) -> list[Chart]:
-    """Alive accounts per mailbox over the last checks, as SVG polyline points."""
+    """People who can open each mailbox over the last checks, as SVG polyline points."""
     recent = list(
         CheckRun.objects.filter(outcome=CheckRun.Outcome.OK)
         .filter(Q(home__isnull=True, scope_homes__isnull=True) | Q(home=home))
@@ -447,12 +483,9 @@ def alive_charts(home, mailboxes, runs: int = 90) -> list[Chart]:
         top = max([*values, 2])
         chart = Chart(mailbox, "", values, recent[0][1] if recent else None,
                       recent[-1][1] if recent else None, top)  # fmt: skip
-        # One check draws a level line across the chart rather than a single invisible point.
-        series = values * 2 if len(values) == 1 else values
-        step = chart.width / max(len(series) - 1, 1)
+        step = (chart.right - chart.left) / max(len(values) - 1, 1)
         chart.points = " ".join(
-            f"{i * step:.1f},{chart.height - v * (chart.height - 10) / top:.1f}"
-            for i, v in enumerate(series)
+            f"{chart.left + i * step:.1f},{chart.y(v):.1f}" for i, v in enumerate(values)
         )
         charts.append(chart)
     return charts

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from . import dashboard
 from .exports import FORMULA_START
+from .facts import portal_facts
 from .models import CareHome, CheckRun, Notification, StaffAccount, StateChange, User
 from .rules import KEEPS_MAILBOX_ALIVE, NEEDS_HELPDESK
 
@@ -160,7 +161,12 @@ def read_check_in_token(token: str) -> Notification:
 
 def render(notification: Notification) -> tuple[str, str]:
     """(text, html) bodies."""
-    context = {"n": notification, "site_url": settings.SITE_URL, **notification.context}
+    context = {
+        "n": notification,
+        "site_url": settings.SITE_URL,
+        **portal_facts(),
+        **notification.context,
+    }
     if notification.kind == Kind.REMINDER:
         account = notification.account
         context.update(

@@ -60,17 +60,23 @@ def check_in(request, token):
 
 
 class PreferencesForm(forms.Form):
-    digest_opt_out = forms.BooleanField(
-        label="Do not send me the weekly digest or alert emails", required=False
+    """Phrased as a yes: the stored field (User.digest_opt_out) is its opposite."""
+
+    send_weekly = forms.BooleanField(
+        label="Send me the weekly email",
+        help_text="What your care homes need to do, and an alert when a shared mailbox has "
+        "nobody left who can open it.",
+        required=False,
     )
 
 
 @login_required
 def email_preferences(request):
     user = get_user_for_writer(request.user)
-    form = PreferencesForm(request.POST or None, initial={"digest_opt_out": user.digest_opt_out})
+    data = request.POST if request.method == "POST" else None
+    form = PreferencesForm(data, initial={"send_weekly": not user.digest_opt_out})
     if request.method == "POST" and form.is_valid():
-        user.digest_opt_out = form.cleaned_data["digest_opt_out"]
+        user.digest_opt_out = not form.cleaned_data["send_weekly"]
         user.save(update_fields=["digest_opt_out"])
         messages.success(request, "Your email preferences are saved.")
         return redirect("email_preferences")

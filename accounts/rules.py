@@ -30,8 +30,11 @@ class ReportedStatus(models.TextChoices):
 
 
 class AccountState(models.TextChoices):
+    """The values are the outside contract (exports, API); the labels are what people read.
+    Each state's sentence is STATE_MEANING below."""
+
     ACTIVE = "active", "Active"
-    AT_RISK = "at_risk", "At risk"
+    AT_RISK = "at_risk", "Log in soon"
     INACTIVE = "inactive", "Inactive"
     DISABLED = "disabled", "Disabled"
     DELETED = "deleted", "Deleted"
@@ -39,10 +42,38 @@ class AccountState(models.TextChoices):
 
 
 class MailboxRisk(models.TextChoices):
-    ORPHANED = "orphaned", "Orphaned"
-    AT_RISK = "at_risk", "At risk"
-    SINGLE_USER = "single_user", "Single user"
+    """An account "at risk" (log in soon) and a mailbox "at risk" (no active user) are
+    different things, so their labels differ though the stored values match."""
+
+    ORPHANED = "orphaned", "No linked account"
+    AT_RISK = "at_risk", "No active user"
+    SINGLE_USER = "single_user", "One active user"
     HEALTHY = "healthy", "Healthy"
+
+
+# One sentence per state and risk, for pages and emails (labels are the choices' labels).
+STATE_MEANING = {
+    AccountState.ACTIVE: "Used recently: nothing to do",
+    AccountState.AT_RISK: "Not used for a while: they must log in before the date shown",
+    AccountState.INACTIVE: "Not used for too long: NHSmail is turning this account off",
+    AccountState.DISABLED: "Turned off by NHSmail: call the helpdesk to get it back",
+    AccountState.DELETED: "Removed from NHSmail",
+    AccountState.LEFT: "No longer works here: ask NHSmail to remove the account",
+}
+RISK_MEANING = {
+    MailboxRisk.ORPHANED: "No linked account is left that can open this mailbox",
+    MailboxRisk.AT_RISK: "Nobody active can open this mailbox: everyone linked is inactive or off",
+    MailboxRisk.SINGLE_USER: "Only one active person can open this mailbox",
+    MailboxRisk.HEALTHY: "Two or more active people can open this mailbox",
+}
+
+
+def state_label(value: str | None) -> str:
+    return AccountState(value).label if value in AccountState.values else "Not checked yet"
+
+
+def risk_label(value: str | None) -> str:
+    return MailboxRisk(value).label if value in MailboxRisk.values else "Not checked yet"
 
 
 # A linked account keeps its shared mailbox open while it is in one of these states.

@@ -97,6 +97,9 @@ def home_detail(request, ods_code):
     sort = sort if sort in dashboard.SORTS else "disable"
     page = dashboard.home_accounts(home, sort, request.GET.get("page"))
     dashboard.name_linked(summary.mailboxes)
+    mailbox_ids = [m.pk for m in summary.mailboxes]
+    for account in page.object_list:
+        account.offers = actions.offers(account, mailbox_ids)
     context = {
         "home": home,
         "summary": summary,
@@ -110,6 +113,7 @@ def home_detail(request, ods_code):
         "last_run": dashboard.last_run(),
         "history": dashboard.home_history(home, summary.mailboxes),
         "charts": dashboard.alive_charts(home, summary.mailboxes),
+        "chart_min_checks": dashboard.CHART_MIN_CHECKS,
     }
     return render(request, "accounts/home_detail.html", context)
 
@@ -122,6 +126,10 @@ def account_action(request, ods_code, pk, action):
     if action not in actions.ACTIONS:
         raise Http404("No such action.")
     spec, _ = actions.ACTIONS[action]
+    linkable = actions.linkable_count(account) if action == "link" else 1
+    if reason := actions.refusal(action, account, linkable):
+        context = {"home": home, "account": account, "action": spec, "refused": reason}
+        return render(request, "accounts/account_action.html", context, status=409)
     form = spec.make_form(account, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         messages.success(request, actions.perform(action, account, request.user, form.cleaned_data))

@@ -85,6 +85,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.facts.portal_facts",
             ],
         },
     },
@@ -215,6 +216,15 @@ if not 0 < WARNING_DAYS < INACTIVITY_DAYS:
         f"WARNING_DAYS ({WARNING_DAYS}) must be above 0 and below "
         f"INACTIVITY_DAYS ({INACTIVITY_DAYS})."
     )
+
+# The NHSmail helpdesk, as every page, card and email names it (accounts/facts.py).
+HELPDESK_PHONE = env.str("HELPDESK_PHONE", default="0333 200 1133")
+HELPDESK_EMAIL = env.str("HELPDESK_EMAIL", default="helpdesk@nhs.net")
+HELPDESK_MENU = env.str(
+    "HELPDESK_MENU",
+    default="Choose option 1 (unable to access account), then your type of organisation, "
+    "then option 1 again to be put through to an agent.",
+)
 
 # Reminders go this many days before an account's disable date.
 REMINDER_DAYS = [int(d) for d in env.list("REMINDER_DAYS", default=["30", "14", "7", "1"])]

@@ -1,13 +1,31 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from accounts import authviews, notifyviews, views
 from accounts.imports import views as importviews
 
+
+class FaviconRedirect(RedirectView):
+    """The vendored icon's address is read per request: with hashed static names it is
+    only known once the manifest exists."""
+
+    permanent = False
+
+    def get_redirect_url(self, *args, **kwargs):
+        return static("nhsuk/assets/images/favicon.ico")
+
+
 urlpatterns = [
     path("", views.landing, name="home"),
     path("health/", views.health, name="health"),
+    # Browsers ask for /favicon.ico whatever the page says: send them to the vendored one.
+    path(
+        "favicon.ico",
+        FaviconRedirect.as_view(),
+    ),
     path("dashboard/", views.dashboard_view, name="dashboard"),
     path("dashboard/homes.csv", views.dashboard_csv, name="dashboard_csv"),
     path("checks/run/", views.run_check_now, name="run_check_now"),

@@ -9,7 +9,9 @@
     personalised: yes     (optional: show a signed-in manager's ODS code and landline)
     ---
 
-Editors change a text file, not a template. Pages are read once per process.
+Editors change a text file, not a template. Pages are read once per process. Facts that
+settings decide are written as placeholders: {inactivity_days}, {warning_days},
+{helpdesk_phone}, {helpdesk_tel} (for tel: links), {helpdesk_email}, {helpdesk_menu}.
 """
 
 import re
@@ -19,12 +21,16 @@ from functools import lru_cache
 from pathlib import Path
 
 import markdown
+from django.utils.html import escape
+
+from accounts import facts as portal_facts
 
 CONTENT_DIR = Path(__file__).resolve().parent / "content"
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 FRONT_MATTER_RE = re.compile(r"\A---\n(.*?)\n---\n", re.DOTALL)
 TAG_RE = re.compile(r"<[^>]+>")
 WORD_RE = re.compile(r"[a-z0-9]+")
+FACT_RE = re.compile(r"\{([a-z_]+)\}")
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,13 @@ class Page:
 
     @property
     def text(self) -> str:
-        return TAG_RE.sub(" ", self.html)
+        return TAG_RE.sub(" ", self.body())
+
+    def body(self, facts: dict | None = None) -> str:
+        """The page's HTML with its {placeholders} (the thresholds, the helpdesk's number,
+        email and phone menu: accounts/facts.py) filled in from settings."""
+        facts = facts or portal_facts.facts()
+        return FACT_RE.sub(lambda m: escape(str(facts[m[1]])) if m[1] in facts else m[0], self.html)
 
 
 def _parse(path: Path) -> Page:

@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
+from accounts import actions
 from accounts.checks import run_check
 from accounts.models import CareHome, Notification, SharedMailbox, StaffAccount, User
 from accounts.notify import render
@@ -82,7 +83,9 @@ def step(rng: random.Random, client: Client, homes, today):
     else:
         slug = {"seen": "seen-log-in", "left": "left", "removal": "removal-requested"}[kind]
         url = reverse("account_action", args=[home.ods_code, account.pk, slug])
-        assert client.post(url, {"on": on}).status_code == 302
+        # An action that cannot succeed (a log-in seen for a deleted account) is refused.
+        refused = actions.refusal(slug, account, linkable_mailboxes=1)
+        assert client.post(url, {"on": on}).status_code == (409 if refused else 302)
     return kind, None
 
 

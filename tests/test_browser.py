@@ -2,6 +2,7 @@
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -124,7 +125,7 @@ def test_manager_signs_in_sees_the_risk_and_signs_out(
     sign_in(page, live_server, "Jane.Manager@example.org")
     assert page.url.endswith("/dashboard/")
     body = page.inner_text("main")
-    assert "At risk: nobody active can open this mailbox" in body
+    assert "No active user" in body and "Nobody active can open this mailbox" in body
     assert "Have ODS code VM4Q7 to hand" in body
     assert serious_violations(page) == []
     shoot(page, "manager-dashboard")
@@ -132,11 +133,11 @@ def test_manager_signs_in_sees_the_risk_and_signs_out(
     assert "last.carer@nhs.net" in page.inner_text("main")
     assert serious_violations(page) == []
     shoot(page, "manager-home")
-    page.click("text=Mark as left")
+    page.click("main a:visible:has-text('Mark as left')")
     assert serious_violations(page) == []
     page.click("main button[type=submit]")  # today's date is filled in
     assert "is marked as having left" in page.inner_text("main")
-    page.click("text=Record removal request")
+    page.click("main a:visible:has-text('Record removal request')")
     assert page.get_attribute("a[href^='mailto:helpdesk@nhs.net']", "href")
     page.click("main button[type=submit]")
     assert "Removal requested" in page.inner_text("main")
@@ -144,10 +145,87 @@ def test_manager_signs_in_sees_the_risk_and_signs_out(
     assert "You have signed out" in page.inner_text("main")
 
 
+# Each line of an element's text after the first, as the two characters around the break.
+LINE_BREAKS = """e => {
+    const walker = document.createTreeWalker(e, NodeFilter.SHOW_TEXT), chars = [];
+    while (walker.nextNode()) for (let i = 0; i < walker.currentNode.length; i++) {
+        const r = document.createRange(); r.setStart(walker.currentNode, i); r.setEnd(walker.currentNode, i + 1);
+        chars.push([walker.currentNode.data[i], r.getBoundingClientRect().top]);
+    }
+    const out = [];
+    for (let i = 1; i < chars.length; i++) if (chars[i][1] > chars[i - 1][1] + 2) out.push(chars[i - 1][0] + chars[i][0]);
+    return out;
+}"""
+
+
 def widest(page):
     return page.evaluate("""() => [...document.querySelectorAll('body *')]
         .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
         .slice(0, 8).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))""")
+
+
+@pytest.fixture
+def phone(browser):
+    context = browser.new_context(viewport={"width": 375, "height": 812}, is_mobile=True)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.mark.parametrize("width", [375, 1280])
+def test_manager_records_a_seen_log_in_and_a_removal_request(
+    live_server, browser, width, manager, rosewood, rosewood_mailbox
+):
+    make_account(rosewood, "amy.carer@nhs.net", days_ago=70, mailboxes=[rosewood_mailbox])
+    make_account(rosewood, "ben.leaver@nhs.net", days_ago=10, mailboxes=[rosewood_mailbox])
+    run_check(TODAY)
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    try:
+        sign_in(page, live_server, manager.email)
+        page.goto(live_server.url + "/homes/VM4Q7/")
+        assert no_horizontal_scroll(page), widest(page)
+        assert serious_violations(page) == []
+        # Phones get one card per person, wider screens the table: only one is shown.
+        cards, table = page.locator(".portal-staff-cards"), page.locator(".portal-staff-table")
+        assert (cards.is_visible(), table.is_visible()) == (width < 641, width >= 641)
+        page.locator("main a:visible", has_text="I have seen them log in").filter(
+            has_text="amy.carer@nhs.net"
+        ).click()
+        assert serious_violations(page) == []
+        page.click("main button[type=submit]")
+        assert "Recorded that you saw Amy Carer log in" in page.inner_text("main")
+        page.locator("main a:visible", has_text="Mark as left").filter(
+            has_text="ben.leaver@nhs.net"
+        ).click()
+        page.click("main button[type=submit]")
+        assert "is marked as having left" in page.inner_text("main")
+        page.locator("main a:visible", has_text="Record removal request").click()
+        assert no_horizontal_scroll(page), widest(page)
+        page.click("main button[type=submit]")
+        assert "Removal requested for ben.leaver@nhs.net" in page.inner_text("main")
+        assert "Waiting for NHSmail since" in page.inner_text("main")
+        assert no_horizontal_scroll(page), widest(page)
+    finally:
+        context.close()
+
+
+def test_no_page_is_wider_than_a_phone(live_server, phone, manager, rosewood, rosewood_mailbox):
+    long = "a.very.long.name.that.goes.on.and.on.for.a.while@nhs.net"
+    make_account(rosewood, long, days_ago=70, mailboxes=[rosewood_mailbox])
+    for day in range(7):
+        run_check(TODAY + timedelta(days=day))
+    sign_in(phone, live_server, manager.email)
+    for path in ["/dashboard/", "/homes/VM4Q7/", "/guidance/", "/guidance/card/VM4Q7/",
+                 "/email-preferences/"]:  # fmt: skip
+        phone.goto(live_server.url + path)
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 375, (path, widest(phone))
+        assert serious_violations(phone) == [], path
+    phone.goto(live_server.url + "/homes/VM4Q7/")
+    # The email wraps before a dot or after the @, never inside a word.
+    email = phone.locator(".portal-staff-cards dd.portal-wrap", has_text="a.very.long").first
+    breaks = email.evaluate(LINE_BREAKS)
+    assert breaks and all(b[1] == "." or b[0] == "@" for b in breaks), breaks
+    assert phone.locator(".portal-chart svg").is_visible()
 
 
 def test_manager_makes_an_api_token_and_reads_the_docs_under_the_csp(

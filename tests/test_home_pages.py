@@ -31,9 +31,11 @@ def test_the_home_page_costs_the_same_for_10_or_200_accounts(
     with django_assert_max_num_queries(22):
         page = client.get("/homes/VM4Q7/")
     body = page.content.decode()
-    assert body.count('href="/homes/VM4Q7/accounts/') <= 3 * HOME_PAGE_ACCOUNTS
+    # Each person's actions are on their card (phones) and in the table (wider screens).
+    assert body.count('href="/homes/VM4Q7/accounts/') <= 2 * 3 * HOME_PAGE_ACCOUNTS
+    assert body.count('class="nhsuk-card portal-staff-card"') == min(accounts, HOME_PAGE_ACCOUNTS)
     assert body.count('<tr class="nhsuk-table__row">') == min(accounts, HOME_PAGE_ACCOUNTS)
-    linked = re.search(r"Linked: (.*?)</p>", body, re.S).group(1)
+    linked = re.search(r"People linked to it: (.*?)</p>", body, re.S).group(1)
     assert linked.count("(") == min(accounts, LINKED_SHOWN)
     if accounts > LINKED_SHOWN:
         assert f"and {accounts - LINKED_SHOWN} more" in linked
@@ -79,4 +81,4 @@ def test_a_mailbox_with_nobody_linked_says_so(client, manager, rosewood, rosewoo
     make_account(rosewood, "alone@nhs.net", days_ago=1)
     assert not MailboxLink.objects.exists() and StaffAccount.objects.count() == 1
     client.force_login(manager)
-    assert "Linked: nobody." in client.get("/homes/VM4Q7/").content.decode()
+    assert "Nobody is linked to it." in client.get("/homes/VM4Q7/").content.decode()

@@ -112,7 +112,7 @@ def test_digest_respects_the_managers_preference(client, manager, rosewood, rose
     make_account(rosewood, "quiet@nhs.net", days_ago=70, mailboxes=[rosewood_mailbox])
     run_check(TODAY)
     client.force_login(manager)
-    client.post(reverse("email_preferences"), {"digest_opt_out": "on"})
+    client.post(reverse("email_preferences"), {})
     manager.refresh_from_db()
     assert manager.digest_opt_out
     assert send_notifications(TODAY, kinds=("digest",))["digest"]["planned"] == 0

@@ -1,8 +1,10 @@
-from django import template
-from django.utils.html import format_html
+import re
 
-from accounts import dashboard
-from accounts.rules import AccountState, MailboxRisk
+from django import template
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from accounts import dashboard, rules
 
 register = template.Library()
 
@@ -15,24 +17,54 @@ def _tag(css: str, label: str):
 def risk_tag(risk):
     if not risk:
         return _tag("nhsuk-tag--grey", "Not checked yet")
-    return _tag(dashboard.RISK_TAG[risk], MailboxRisk(risk).label)
+    return _tag(dashboard.RISK_TAG[risk], rules.risk_label(risk))
 
 
 @register.simple_tag
 def state_tag(state):
     if not state:
         return _tag("nhsuk-tag--grey", "Not checked yet")
-    return _tag(dashboard.STATE_TAG[state], AccountState(state).label)
+    return _tag(dashboard.STATE_TAG[state], rules.state_label(state))
 
 
 @register.filter
 def risk_meaning(risk):
-    return dashboard.RISK_MEANING.get(risk, "This mailbox has not been checked yet")
+    return rules.RISK_MEANING.get(risk, "This mailbox has not been checked yet")
+
+
+@register.filter
+def risk_label(risk):
+    return rules.risk_label(risk)
+
+
+@register.filter
+def state_meaning(state):
+    return rules.STATE_MEANING.get(state, "Not checked yet")
 
 
 @register.filter
 def state_label(state):
-    return AccountState(state).label if state else "Not checked"
+    return rules.state_label(state)
+
+
+@register.filter
+def change_words(change):
+    """A recorded change (StateChange) as the end of a sentence: an account's values are
+    states, a mailbox's are risks, and both use the code "at_risk"."""
+    label = rules.state_label if change.account_id else rules.risk_label
+    if change.from_value:
+        return (
+            f"changed from {label(change.from_value).lower()} to {label(change.to_value).lower()}"
+        )
+    return f"was checked for the first time: {label(change.to_value).lower()}"
+
+
+@register.filter
+def email_breaks(value):
+    """An email address that may wrap before each dot and after the @ (a <wbr>, which copying
+    leaves out), so a narrow screen breaks it into readable parts, not letter by letter."""
+    parts = re.split(r"(?=\.)|(?<=@)", value or "")
+    return format_html_join(SafeString("<wbr>"), "{}", ((part,) for part in parts))
 
 
 @register.filter
