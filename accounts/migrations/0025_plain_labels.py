@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0022_clear_impossible_dates'),
+        ('accounts', '0024_links_without_db_foreign_keys'),
     ]
 
     operations = [
