@@ -7,12 +7,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, StreamingHttpResponse
+from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from .. import exports, sweeps
+from .. import downloads, sweeps
 from ..forms import ImportConfirmForm, ImportUploadForm
 from ..models import AuditEntry, ImportRecord
 from ..rules import normalise_ods_code
@@ -132,6 +133,18 @@ def import_progress(request, token):
     return render(request, "accounts/import_progress.html", context)
 
 
+IMPORT_HISTORY_PAGE = 50
+
+
+@login_required
+@admin_only
+def import_history(request):
+    """The imports this admin may see (scoping.import_records_for), newest first."""
+    records = import_records_for(request.user).select_related("user").order_by("-started_at", "-id")
+    page = Paginator(records, IMPORT_HISTORY_PAGE).get_page(request.GET.get("page"))
+    return render(request, "accounts/import_history.html", {"page": page})
+
+
 @login_required
 @admin_only
 def import_record(request, pk):
@@ -141,16 +154,13 @@ def import_record(request, pk):
 
 @login_required
 def export_download(request, kind):
-    """The hygiene export for the homes this user may see, as CSV."""
-    if kind not in exports.KINDS:
+    """The result of the last check for the homes this user may see, as CSV for people
+    (downloads.py; export_hygiene keeps the contract's columns)."""
+    if kind not in downloads.KINDS:
         raise Http404("No such export.")
     homes = homes_for(request.user)
     if ods := request.GET.get("ods"):
         homes = homes.filter(ods_code=normalise_ods_code(ods))
     AuditEntry.record(request.user, "Export download", subject=kind, detail=f"ods={ods or 'all'}")
-    rows = exports.rows_for(kind, homes)
-    response = StreamingHttpResponse(
-        exports.csv_lines(kind, rows), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="nhsmail-{kind}.csv"'
-    return response
+    columns, rows = downloads.KINDS[kind]
+    return downloads.response(columns, rows(homes), f"nhsmail-{kind}")
