@@ -36,7 +36,8 @@ _RISK_PLACE = Case(
 )
 
 PEOPLE_FIELDS = ("email", "display_name", "state", "disable_date", "left_on",
-                 "removal_requested_on", "home__name", "home__ods_code", "home__checked_as_of")  # fmt: skip
+                 "removal_requested_on", "home__name", "home__ods_code",
+                 "home__checked_as_of")  # fmt: skip
 MAILBOX_FIELDS = ("email", "risk", "forecast_date", "home__name", "home__ods_code",
                   "home__registered_landline", "home__checked_as_of")  # fmt: skip
 
