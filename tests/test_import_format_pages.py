@@ -176,4 +176,4 @@ def test_a_nul_byte_late_in_an_upload_is_a_clear_error_not_a_500(client, admin_u
     assert preview.status_code == 200
     assert "this is not a text file" in preview.content.decode()
     record = ImportRecord.objects.get()
-    assert record.error_count == 1 and record.errors[0].startswith("line 0: file: this is not")
+    assert record.error_count == 1 and record.errors[0].startswith("The file: this is not")
