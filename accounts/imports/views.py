@@ -20,7 +20,7 @@ from ..rules import normalise_ods_code
 from ..scoping import admin_only, get_import_record_for_user, homes_for, import_records_for
 from ..tasks import BROKER_DOWN, check_upload, publish
 from . import web
-from .specs import SPECS
+from .specs import KIND_NAMES, SPECS
 
 SESSION_KEY = "uploads"
 DRY_RUN = ImportRecord.Outcome.DRY_RUN
@@ -84,7 +84,10 @@ def import_preview(request, token):
         "pending": pending,
         "result": record,
         "rows": web.first_rows(token, record.encoding),
+        "problems": web.problems(record.errors),
+        "good_rows": max(record.rows - record.skipped, 0),
         "spec": SPECS[pending["kind"]],
+        "kind_name": KIND_NAMES[pending["kind"]][1].capitalize(),
         "form": ImportConfirmForm(),
         "background": path.stat().st_size > settings.IMPORT_BACKGROUND_BYTES,
     }

@@ -3,8 +3,10 @@ Uploads live under UPLOAD_DIR (never served) until they are imported or abandone
 
 import csv
 import json
+import re
 import secrets
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
@@ -77,8 +79,8 @@ def checked(token: str, user: User) -> ImportRecord | None:
     )
 
 
-def first_rows(token: str, encoding: str) -> list[list[str]]:
-    """The upload's first rows as the file has them (read only)."""
+def first_rows(token: str, encoding: str) -> list[tuple[int, list[str]]]:
+    """The upload's first rows as the file has them, with their line numbers (read only)."""
     path, rows = upload_path(token), []
     if path is None:
         return rows
@@ -86,13 +88,36 @@ def first_rows(token: str, encoding: str) -> list[list[str]]:
     if container == sheets.CSV and not encoding:
         return rows
     try:
-        for _, fields in sheets.rows(path, container, encoding):
-            rows.append(fields)
+        for line, fields in sheets.rows(path, container, encoding):
+            rows.append((line, fields))
             if len(rows) > PREVIEW_ROWS:
                 break
     except (csv.Error, UnicodeDecodeError, FileRefused):
         return []
     return rows
+
+
+LINE_ERROR = re.compile(r"^line (\d+): ([^:]+): ")
+
+
+@dataclass
+class Problems:
+    """A record's kept errors, split for the preview: those about the file as a whole (its
+    kind, its columns) and the lines that have errors."""
+
+    file: list[str] = field(default_factory=list)
+    lines: dict[int, list[str]] = field(default_factory=dict)
+
+
+def problems(errors: list[str]) -> Problems:
+    found = Problems()
+    for error in errors:
+        match = LINE_ERROR.match(error)
+        if match is None or match.group(2) == "file":
+            found.file.append(error if match is None else error[match.end() :])
+        else:
+            found.lines.setdefault(int(match.group(1)), []).append(error[match.end() :])
+    return found
 
 
 def queue_import(
