@@ -147,6 +147,7 @@ def worklist_view(request):
         "people": people.get_page(request.GET.get("page")),
         "mailboxes": boxes.get_page(request.GET.get("mailbox_page")),
         "helpdesk_phone": worklist.HELPDESK_PHONE,
+        "last_run": dashboard.last_run(),
     }
     return render(request, "accounts/worklist.html", context)
 
