@@ -71,7 +71,7 @@ def test_a_microsoft_365_report_for_a_chosen_home(client, admin_user, rosewood, 
 def test_without_a_home_the_report_asks_for_one(client, admin_user, rosewood):
     client.force_login(admin_user)
     body = client.get(upload(client, users_report()).url).content.decode()
-    assert "line 1: ods_code: required column missing" in body
+    assert "Line 1, ODS code: required column missing" in body
     assert "Import this file" not in body
 
 

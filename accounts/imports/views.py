@@ -84,10 +84,10 @@ def import_preview(request, token):
         "pending": pending,
         "result": record,
         "rows": web.first_rows(token, record.encoding),
-        "problems": web.problems(record.errors),
+        "problems": web.problems(record.errors, SPECS[pending["kind"]]),
         "good_rows": max(record.rows - record.skipped, 0),
         "spec": SPECS[pending["kind"]],
-        "kind_name": KIND_NAMES[pending["kind"]][1].capitalize(),
+        "kind_name": KIND_NAMES[pending["kind"]][1],
         "form": ImportConfirmForm(),
         "background": path.stat().st_size > settings.IMPORT_BACKGROUND_BYTES,
     }

@@ -17,6 +17,7 @@ from ..scoping import NOTHING, import_scope_for, writable_homes_for
 from . import sheets
 from .csvfiles import FileRefused
 from .engine import ImportResult, run_import
+from .specs import Spec
 
 PREVIEW_ROWS = 10
 WAITING = (ImportRecord.Outcome.QUEUED, ImportRecord.Outcome.RUNNING)
@@ -102,21 +103,28 @@ LINE_ERROR = re.compile(r"^line (\d+): ([^:]+): ")
 
 @dataclass
 class Problems:
-    """A record's kept errors, split for the preview: those about the file as a whole (its
-    kind, its columns) and the lines that have errors."""
+    """A record's kept errors, for the preview: each in words (`listed`: "Line 3, ODS code:
+    ..."), those about the file as a whole (its kind, its columns), and the lines that have
+    errors. The record keeps the commands' `line N: column: message`."""
 
+    listed: list[str] = field(default_factory=list)
     file: list[str] = field(default_factory=list)
     lines: dict[int, list[str]] = field(default_factory=dict)
 
 
-def problems(errors: list[str]) -> Problems:
+def problems(errors: list[str], spec: Spec) -> Problems:
+    labels = {column.name: column.shown for column in spec.columns}
     found = Problems()
     for error in errors:
         match = LINE_ERROR.match(error)
         if match is None or match.group(2) == "file":
-            found.file.append(error if match is None else error[match.end() :])
-        else:
-            found.lines.setdefault(int(match.group(1)), []).append(error[match.end() :])
+            message = error if match is None else "The file: " + error[match.end() :]
+            found.file.append(message)
+            found.listed.append(message)
+            continue
+        line, column, message = int(match.group(1)), match.group(2), error[match.end() :]
+        found.lines.setdefault(line, []).append(message)
+        found.listed.append(f"Line {line}, {labels.get(column, column)}: {message}")
     return found
 
 
