@@ -79,12 +79,15 @@ def import_preview(request, token):
         waited = time.time() - path.stat().st_mtime
         context = {"pending": pending, "gave_up": waited > settings.STALE_IMPORT_MINUTES * 60}
         return render(request, "accounts/import_checking.html", context)
+    problems = web.problems(record.errors, SPECS[pending["kind"]])
     context = {
         "token": token,
         "pending": pending,
         "result": record,
         "rows": web.first_rows(token, record.encoding),
-        "problems": web.problems(record.errors, SPECS[pending["kind"]]),
+        "problems": problems,
+        # The file's own problems are shown apart, above the rest.
+        "line_errors": record.error_count - len(problems.file),
         "good_rows": max(record.rows - record.skipped, 0),
         "spec": SPECS[pending["kind"]],
         "kind_name": KIND_NAMES[pending["kind"]][1],

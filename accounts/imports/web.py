@@ -103,9 +103,9 @@ LINE_ERROR = re.compile(r"^line (\d+): ([^:]+): ")
 
 @dataclass
 class Problems:
-    """A record's kept errors, for the preview: each in words (`listed`: "Line 3, ODS code:
-    ..."), those about the file as a whole (its kind, its columns), and the lines that have
-    errors. The record keeps the commands' `line N: column: message`."""
+    """A record's kept errors, for the preview: those about the file as a whole (its kind,
+    its columns), those of its lines in words (`listed`: "Line 3, ODS code: ..."), and the
+    lines that have errors. The record keeps the commands' `line N: column: message`."""
 
     listed: list[str] = field(default_factory=list)
     file: list[str] = field(default_factory=list)
@@ -120,7 +120,6 @@ def problems(errors: list[str], spec: Spec) -> Problems:
         if match is None or match.group(2) == "file":
             message = error if match is None else "The file: " + error[match.end() :]
             found.file.append(message)
-            found.listed.append(message)
             continue
         line, column, message = int(match.group(1)), match.group(2), error[match.end() :]
         found.lines.setdefault(line, []).append(message)
