@@ -125,7 +125,10 @@ def perform(slug: str, account: StaffAccount, user, data) -> str:
     AuditEntry.record(user, action.title, home=account.home, subject=account.email, detail=message)
     run = run_check(london_today(), trigger=CheckRun.Trigger.ACTION, home=account.home)
     if run.outcome == CheckRun.Outcome.SKIPPED:
-        message += " The nightly check is running; the page will show the change when it ends."
+        message += (
+            " The nightly check was busy, so the states on this page are not updated yet:"
+            " the next check (tonight at the latest) brings them up to date."
+        )
     return message
 
 

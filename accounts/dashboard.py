@@ -58,7 +58,8 @@ RISK_MEANING = {
 
 def last_run() -> CheckRun | None:
     return (
-        CheckRun.objects.filter(outcome=CheckRun.Outcome.OK, home__isnull=True)
+        CheckRun.objects.national()
+        .filter(outcome=CheckRun.Outcome.OK)
         .order_by("-finished_at")
         .first()
     )
@@ -351,7 +352,7 @@ def alive_charts(home, mailboxes, runs: int = 90) -> list[Chart]:
     """Alive accounts per mailbox over the last checks, as SVG polyline points."""
     recent = list(
         CheckRun.objects.filter(outcome=CheckRun.Outcome.OK)
-        .filter(Q(home__isnull=True) | Q(home=home))
+        .filter(Q(home__isnull=True, scope_homes__isnull=True) | Q(home=home))
         .order_by("-id")
         .values_list("id", "as_of")[:runs]
     )[::-1]

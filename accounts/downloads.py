@@ -11,9 +11,17 @@ from datetime import date, datetime
 
 from django.http import StreamingHttpResponse
 
+from .dashboard import last_run
 from .exports import stream_csv
-from .models import CheckRun, SharedMailbox, StaffAccount
-from .rules import LONDON, AccountState, MailboxRisk, activity_date, days_inactive, london_today
+from .models import SharedMailbox, StaffAccount
+from .rules import (
+    LONDON,
+    AccountState,
+    MailboxRisk,
+    Thresholds,
+    days_inactive_as_judged,
+    london_today,
+)
 
 BOM = "\ufeff"
 
@@ -66,14 +74,9 @@ def lines(columns: dict[str, str], rows) -> Iterator[str]:
 
 
 def as_of_date() -> date:
-    """The date the portal's figures are as of: the last full check's, else today."""
-    run = (
-        CheckRun.objects.filter(outcome=CheckRun.Outcome.OK, home__isnull=True)
-        .order_by("-finished_at")
-        .values_list("as_of", flat=True)
-        .first()
-    )
-    return run or london_today()
+    """The date the portal's figures are as of: the last national check's, else today."""
+    run = last_run()
+    return run.as_of if run else london_today()
 
 
 def response(columns: dict[str, str], rows, stem: str) -> StreamingHttpResponse:
@@ -88,28 +91,17 @@ def _label(choices, value) -> str | None:
 
 
 def account_rows(homes) -> Iterator[dict]:
-    """Every account of these homes, with its figures as of its home's check date (the same
+    """Every account of these homes, with its figures as the check judged them (the same
     functions as exports.account_rows)."""
     found = (
         StaffAccount.objects.filter(home__in=homes)
         .order_by("home__ods_code", "email")
         .values_list("home__ods_code", "email", "display_name", "state", "last_activity",
-                     "last_activity_date", "first_recorded", "attested_on", "disable_date",
-                     "home__checked_as_of")
+                     "disable_date", "home__checked_as_of")
     )  # fmt: skip
-    for (
-        ods,
-        email,
-        name,
-        state,
-        last,
-        last_on,
-        first_on,
-        vouched_on,
-        disable_on,
-        as_of,
-    ) in found.iterator(chunk_size=5000):
-        judged = state is not None
+    thresholds = Thresholds.from_settings()
+    for ods, email, name, state, last, disable_on, as_of in found.iterator(chunk_size=5000):
+        judged = state is not None and as_of is not None
         yield {
             "ods_code": ods,
             "email": email,
@@ -117,9 +109,7 @@ def account_rows(homes) -> Iterator[dict]:
             "state": _label(AccountState, state),
             "last_activity": last,
             "days_inactive": (
-                days_inactive(activity_date(last_on, first_on, vouched_on), as_of)
-                if judged
-                else None
+                days_inactive_as_judged(disable_on, as_of, thresholds) if judged else None
             ),
             "disable_date": disable_on,
             "as_of": as_of if judged else None,

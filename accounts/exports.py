@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import date
 
 from .models import CareHome, SharedMailbox, StaffAccount
-from .rules import activity_date, days_inactive
+from .rules import Thresholds, days_inactive_as_judged
 
 ACCOUNT_COLUMNS = [
     "ods_code",
@@ -39,16 +39,13 @@ def account_rows(homes) -> Iterator[dict]:
             "display_name",
             "state",
             "last_activity_date",
-            "first_recorded",
-            "attested_on",
             "disable_date",
             "home__checked_as_of",
         )
     )
-    for ods, email, name, state, last_on, first_on, vouched_on, disable_on, as_of in rows.iterator(
-        chunk_size=5000
-    ):
-        judged = state is not None
+    thresholds = Thresholds.from_settings()
+    for ods, email, name, state, last_on, disable_on, as_of in rows.iterator(chunk_size=5000):
+        judged = state is not None and as_of is not None
         yield {
             "ods_code": ods,
             "email": email,
@@ -56,9 +53,7 @@ def account_rows(homes) -> Iterator[dict]:
             "state": state,
             "last_activity": _iso(last_on),
             "days_inactive": (
-                days_inactive(activity_date(last_on, first_on, vouched_on), as_of)
-                if judged
-                else None
+                days_inactive_as_judged(disable_on, as_of, thresholds) if judged else None
             ),
             "disable_date": _iso(disable_on),
             "as_of": _iso(as_of) if judged else None,

@@ -66,9 +66,21 @@ def plan_reminders(as_of: date) -> int:
 
 def plan_alerts(run: CheckRun) -> int:
     """One email per admin naming the homes whose shared mailbox became at risk or
-    orphaned in this run."""
+    orphaned since the last national run, by this run or by any recheck of some homes in
+    between (after an import or a manager's action), and still is."""
+    previous = (
+        CheckRun.objects.national()
+        .filter(outcome=CheckRun.Outcome.OK, pk__lt=run.pk)
+        .order_by("-pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
     changed = StateChange.objects.filter(
-        run=run, mailbox__isnull=False, to_value__in=NEEDS_HELPDESK
+        run_id__gt=previous or 0,
+        run_id__lte=run.pk,
+        mailbox__isnull=False,
+        to_value__in=NEEDS_HELPDESK,
+        mailbox__risk__in=NEEDS_HELPDESK,
     )
     home_ids = set(changed.values_list("mailbox__home_id", flat=True))
     if not home_ids:

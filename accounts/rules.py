@@ -131,6 +131,17 @@ def days_inactive(activity_on: date | None, as_of: date) -> int | None:
     return None if activity_on is None else (as_of - activity_on).days
 
 
+def days_inactive_as_judged(
+    disable_date: date | None, as_of: date | None, thresholds: "Thresholds"
+) -> int | None:
+    """Days inactive as the check judged them: counted from the activity date behind the
+    disable date it set, as of the date it judged. So the figure never contradicts the
+    state and disable date beside it, even while a later log-in awaits its recheck."""
+    if disable_date is None or as_of is None:
+        return None
+    return days_inactive(disable_date - timedelta(days=thresholds.inactivity_days), as_of)
+
+
 def account_state(
     *,
     left_on: date | None,

@@ -44,8 +44,11 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "simple_history",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "accounts",
     "guidance",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -315,4 +318,36 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}
+
+# The read API (api/): personal tokens, read-only JSON and CSV, an OpenAPI schema and docs.
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="600/minute")
+API_TOKEN_MAX_DAYS = env.int("API_TOKEN_MAX_DAYS", default=365)
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "NHSmail hygiene portal API",
+    "DESCRIPTION": (
+        "Read-only figures of the last nightly check, for the homes your token's user may see."
+        " Send `Authorization: Bearer TOKEN` (make one at /api-tokens/). Lists come in cursor"
+        " pages: follow `next`. Add `format=csv` to a list for CSV."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "RiskEnum": "accounts.rules.MailboxRisk",
+        "StateEnum": "accounts.rules.AccountState",
+    },
 }

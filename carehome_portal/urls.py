@@ -47,5 +47,6 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path("guidance/", include("guidance.urls")),
+    path("", include("api.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -148,3 +148,28 @@ def widest(page):
     return page.evaluate("""() => [...document.querySelectorAll('body *')]
         .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
         .slice(0, 8).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))""")
+
+
+def test_manager_makes_an_api_token_and_reads_the_docs_under_the_csp(
+    live_server, page, manager, rosewood
+):
+    blocked = []
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security" in m.text else None)
+    page.on("pageerror", lambda error: blocked.append(str(error)))
+    sign_in(page, live_server, manager.email)
+    page.click("header >> text=API tokens")
+    page.fill("#id_name", "Power BI")
+    page.check("text=30 days")
+    page.click("main button[type=submit]")
+    secret = page.inner_text("#new-token")
+    assert serious_violations(page) == []
+    shoot(page, "api-tokens")
+    answer = page.request.get(
+        live_server.url + "/api/v1/homes/", headers={"Authorization": f"Bearer {secret}"}
+    )
+    assert [home["ods_code"] for home in answer.json()["results"]] == ["VM4Q7"]
+    page.goto(live_server.url + "/api/docs/")
+    page.wait_for_selector(".opblock-summary-path")
+    assert "/api/v1/homes/" in page.inner_text("#swagger-ui")
+    page.screenshot(path=str(ARTIFACTS / "api-docs-1280.png"), full_page=True)
+    assert blocked == []

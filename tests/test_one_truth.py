@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from accounts import dashboard
 from accounts.checks import run_check
-from accounts.models import CareHome, CheckRun, StaffAccount
+from accounts.models import CareHome, CheckRun, Notification, StaffAccount
 from accounts.notify import send_notifications
 from accounts.rules import AccountState
 
@@ -197,3 +197,64 @@ def test_todos_name_the_first_ten_and_count_the_rest(client, manager, rosewood):
     client.force_login(manager)
     body = client.get(reverse("dashboard")).content.decode()
     assert "Ask 15 members of staff to log in to NHSmail" in body and "and 5 more" in body
+
+
+def test_a_mailbox_lost_by_an_import_is_alerted_by_the_next_nightly_run(
+    rosewood, rosewood_mailbox, tmp_path, admin_user
+):
+    from accounts import dashboard as board
+    from accounts.notify import plan_alerts
+
+    make_account(rosewood, "only@nhs.net", days_ago=5, mailboxes=[rosewood_mailbox])
+    run_check(TODAY)
+    path = tmp_path / "report.csv"
+    path.write_text("email,ods_code,status\nonly@nhs.net,VM4Q7,leaver\n")
+    with time_machine.travel(TODAY, tick=False):
+        call_command("import_accounts", str(path), stdout=io.StringIO())
+    rosewood_mailbox.refresh_from_db()
+    assert rosewood_mailbox.risk == "orphaned"
+    # The import's recheck is not "the last check" shown to people...
+    assert board.last_run().trigger != "import"
+    nightly = run_check(TODAY + timedelta(days=1))
+    # ...and the nightly run that follows alerts what the import's recheck found.
+    assert plan_alerts(nightly) == 1
+    assert "VM4Q7" in Notification.objects.get(kind="alert").context["ods_codes"]
+
+
+def test_a_skipped_recheck_leaves_no_row_contradicting_itself(rosewood):
+    account = make_account(rosewood, "amy@nhs.net", days_ago=120)
+    run_check(TODAY)
+    # A log-in recorded whose recheck has not happened yet (skipped or failed).
+    StaffAccount.objects.filter(pk=account.pk).update(attested_on=TODAY)
+    row = export()["amy@nhs.net"]
+    assert (row["state"], row["days_inactive"]) == ("inactive", 120)
+    assert row["disable_date"] == (TODAY - timedelta(days=30)).isoformat()
+
+
+def test_a_judged_account_in_a_home_never_checked_shows_no_figures(client, manager, rosewood):
+    account = make_account(rosewood, "amy@nhs.net", days_ago=10)
+    run_check(TODAY)
+    CareHome.objects.filter(pk=rosewood.pk).update(checked_as_of=None)
+    row = export()["amy@nhs.net"]
+    assert (row["state"], row["days_inactive"], row["as_of"]) == ("active", None, None)
+    client.force_login(manager)
+    assert client.get(reverse("home_detail", args=["VM4Q7"])).status_code == 200
+    assert StaffAccount.objects.get(pk=account.pk).state == "active"
+
+
+def test_dates_from_before_they_were_refused_are_cleared(rosewood):
+    import importlib
+
+    from django.apps import apps
+
+    clear = importlib.import_module("accounts.migrations.0022_clear_impossible_dates").clear
+    broken = make_account(rosewood, "typo@nhs.net", days_ago=10)
+    fine = make_account(rosewood, "fine@nhs.net", days_ago=10)
+    StaffAccount.objects.filter(pk=broken.pk).update(
+        last_activity_date="9999-12-31", attested_on="1900-01-01", state="active"
+    )
+    clear(apps, None)
+    broken.refresh_from_db()
+    assert (broken.last_activity, broken.last_activity_date, broken.attested_on) == (None,) * 3
+    assert broken.state is None
+    assert StaffAccount.objects.get(pk=fine.pk).last_activity_date == fine.last_activity_date

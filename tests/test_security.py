@@ -17,6 +17,7 @@ from accounts.models import (
     StaffAccount,
     User,
 )
+from api import tokens
 from guidance import pages
 from tests.conftest import PASSWORD, TODAY, make_account
 
@@ -59,6 +60,17 @@ EXPECTED = {
     "import_history": [SIGN_IN, 404, 200, 200, 200, 200],
     "check_in": [400, 400, 400, 400, 400, 400],  # a forged token: a clear page, for anyone
     "email_preferences": [SIGN_IN, 200, 200, 200, 200, 200],
+    # The read API with the portal session (tests/test_api.py walks it with tokens).
+    "api:homes": [401, 200, 200, 200, 200, 200],
+    "api:home A": [401, 200, 200, 404, 200, 200],
+    "api:home B": [401, 404, 404, 200, 200, 200],
+    "api:accounts": [401, 200, 200, 200, 200, 200],
+    "api:mailboxes": [401, 200, 200, 200, 200, 200],
+    "api:runs": [401, 404, 200, 200, 200, 200],
+    "api:schema": [200, 200, 200, 200, 200, 200],
+    "api:docs": [200, 200, 200, 200, 200, 200],
+    "api:tokens": [SIGN_IN, 200, 200, 200, 200, 200],
+    "api:token_revoke token": [SIGN_IN, 405, 405, 405, 405, 405],
 }
 # The Django admin shows every home's records: superusers and admins who see every home only.
 # Every admin here is staff with every view permission, so only the scope decides.
@@ -69,6 +81,7 @@ EXPECTED_ADMIN = {
     "/admin/accounts/auditentry/": ADMIN,
     "/admin/accounts/statechange/": ADMIN,
     "/admin/accounts/user/": ADMIN,
+    "/admin/api/apitoken/": ADMIN,
     "/admin/accounts/carehome/{B}/history/": ADMIN,
     "/admin/accounts/staffaccount/{b}/history/": ADMIN,
 }
@@ -123,6 +136,7 @@ def world(db, rosewood, willow):
         "B": {"ods_code": "VN8P2", "pk": b.pk},
         "mine": {"pk": mine.pk},
         "cmd": {"pk": cmd.pk},
+        "token": {"pk": tokens.issue(manager, name="bi", days=30, actor=manager)[0].pk},
         "ids": {"B": willow.pk, "b": b.pk},
     }
 
@@ -262,6 +276,11 @@ READ_ONLY = {"home", "health", "guidance:index", "guidance:page", "guidance:card
              "import_history"}  # fmt: skip
 SIGN_IN_PAGES = {"login", "logout", "password_reset", "password_reset_done",
                  "password_reset_confirm", "password_reset_complete"}  # fmt: skip
+# The read API answers 405 to every write; the token pages write only the visitor's own API
+# tokens, never a home's rows (tests/test_api.py covers both).
+API_READ_ONLY = {"api:homes", "api:home", "api:accounts", "api:mailboxes", "api:runs",
+                 "api:schema", "api:docs"}  # fmt: skip
+OWN_API_TOKENS = {"api:tokens", "api:token_revoke"}
 
 
 def snapshot():
@@ -348,6 +367,7 @@ def write_request(key, world, user, client):
 def test_every_url_is_in_the_write_matrix_or_changes_nothing(db):
     names = {name for name, _ in named_patterns()}
     covered = {key.split(" ")[0] for key in WRITES} - {"import"} | {"import_new"}
+    names -= API_READ_ONLY | OWN_API_TOKENS
     assert names - READ_ONLY - SIGN_IN_PAGES == covered, names - READ_ONLY - SIGN_IN_PAGES ^ covered
 
 

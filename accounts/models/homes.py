@@ -222,10 +222,12 @@ class StaffAccount(models.Model):
 
     @property
     def days_inactive(self) -> int | None:
-        """As of the date the state beside it was judged (its home's check date)."""
-        if self.state is None:
+        """As the check judged it, as of its home's check date (None until judged)."""
+        if self.state is None or self.home.checked_as_of is None:
             return None
-        return rules.days_inactive(self.activity_on, self.home.checked_as_of)
+        return rules.days_inactive_as_judged(
+            self.disable_date, self.home.checked_as_of, rules.Thresholds.from_settings()
+        )
 
 
 class MailboxLink(models.Model):

@@ -9,6 +9,12 @@ from ..rules import AccountState, MailboxRisk
 from .homes import CareHome, SharedMailbox, StaffAccount, User
 
 
+class CheckRunQuerySet(models.QuerySet):
+    def national(self) -> "CheckRunQuerySet":
+        """Runs that judged every home (not a recheck of some homes)."""
+        return self.filter(home__isnull=True, scope_homes__isnull=True)
+
+
 class CheckRun(models.Model):
     """One run of the nightly check, with what it found."""
 
@@ -51,6 +57,8 @@ class CheckRun(models.Model):
     events = models.PositiveIntegerField(default=0)
     accounts_by_state = models.JSONField(default=dict, blank=True)
     mailboxes_by_risk = models.JSONField(default=dict, blank=True)
+
+    objects = CheckRunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-started_at", "-id"]

@@ -19,7 +19,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         as_of = parse_as_of(options["as_of"]) if options["as_of"] else london_today()
         run = (
-            CheckRun.objects.filter(outcome=CheckRun.Outcome.OK, as_of=as_of, home__isnull=True)
+            CheckRun.objects.national()
+            .filter(outcome=CheckRun.Outcome.OK, as_of=as_of)
             .order_by("-id")
             .first()
         )

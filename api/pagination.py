@@ -1,0 +1,49 @@
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+
+class AsOfCursorPagination(CursorPagination):
+    """Cursor pages on a unique indexed key, so page 10,000 costs what page 1 does, with the
+    as-of date of the last check beside them."""
+
+    ordering = "id"
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+    invalid_cursor_message = "No such page: the cursor is not one this API gave out."
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.as_of = view.last_check_as_of
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_paginated_response(self, data):
+        return Response(
+            {
+                "as_of": self.as_of.isoformat() if self.as_of else None,
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+                "results": data,
+            }
+        )
+
+    def get_paginated_response_schema(self, schema):
+        paged = super().get_paginated_response_schema(schema)
+        paged["properties"] = {
+            "as_of": {
+                "type": "string",
+                "format": "date",
+                "nullable": True,
+                "description": "The as-of date of the last check; null before the first.",
+            },
+            **paged["properties"],
+        }
+        paged["required"] = ["as_of", "next", "previous", "results"]
+        return paged
+
+
+class ByOdsCode(AsOfCursorPagination):
+    ordering = "ods_code"
+
+
+class NewestFirst(AsOfCursorPagination):
+    ordering = "-id"

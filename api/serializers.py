@@ -1,0 +1,164 @@
+"""What the API answers, field by field, in the contract's names. Read only: no serializer
+here is ever used to write."""
+
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from accounts.models import CheckRun
+from accounts.rules import AccountState, MailboxRisk
+
+
+def _counts(name: str, keys) -> type[serializers.Serializer]:
+    fields = {key.value: serializers.IntegerField() for key in keys}
+    return type(name, (serializers.Serializer,), fields)
+
+
+StateCounts = _counts("StateCounts", AccountState)
+RiskCounts = _counts("RiskCounts", MailboxRisk)
+
+
+class Problem(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+AS_OF_HELP = "The date these figures count from: when the home was last judged."
+
+
+class HomeSerializer(serializers.Serializer):
+    ods_code = serializers.CharField()
+    name = serializers.CharField()
+    region = serializers.CharField(source="region.name", allow_null=True)
+    worst_risk = serializers.ChoiceField(choices=MailboxRisk.choices, allow_null=True)
+    soonest_forecast = serializers.DateField(allow_null=True)
+    accounts_by_state = StateCounts(source="counts")
+    as_of = serializers.DateField(source="checked_as_of", allow_null=True, help_text=AS_OF_HELP)
+
+
+class AccountSerializer(serializers.Serializer):
+    ods_code = serializers.CharField(source="home.ods_code")
+    email = serializers.EmailField()
+    display_name = serializers.CharField()
+    state = serializers.ChoiceField(choices=AccountState.choices, allow_null=True)
+    last_activity = serializers.DateField(source="last_activity_date", allow_null=True)
+    # The model's own figure, as the pages and exports show it: as of the home's check date.
+    days_inactive = serializers.IntegerField(allow_null=True)
+    disable_date = serializers.DateField(allow_null=True)
+    as_of = serializers.SerializerMethodField(help_text=AS_OF_HELP)
+
+    @extend_schema_field(serializers.DateField(allow_null=True))
+    def get_as_of(self, account):
+        return account.home.checked_as_of if account.state else None
+
+
+class MailboxSerializer(serializers.Serializer):
+    ods_code = serializers.CharField(source="home.ods_code")
+    email = serializers.EmailField()
+    display_name = serializers.CharField()
+    risk = serializers.ChoiceField(choices=MailboxRisk.choices, allow_null=True)
+    alive_accounts = serializers.IntegerField(allow_null=True)
+    forecast_date = serializers.DateField(allow_null=True)
+    as_of = serializers.SerializerMethodField(help_text=AS_OF_HELP)
+
+    @extend_schema_field(serializers.DateField(allow_null=True))
+    def get_as_of(self, mailbox):
+        return mailbox.home.checked_as_of if mailbox.risk else None
+
+
+class HomeAccountSerializer(AccountSerializer):
+    ods_code = None  # the home's, given once above
+    left_on = serializers.DateField(allow_null=True)
+    mailboxes = serializers.ListField(child=serializers.EmailField(), source="mailbox_emails")
+
+
+class HomeMailboxSerializer(MailboxSerializer):
+    ods_code = None
+    linked_accounts = serializers.SerializerMethodField(
+        help_text="The first linked people, as the home page names them."
+    )
+    linked_more = serializers.IntegerField(help_text="How many more are linked.")
+
+    @extend_schema_field(serializers.ListField(child=serializers.EmailField()))
+    def get_linked_accounts(self, mailbox):
+        return [account.email for account in mailbox.linked]
+
+
+class HomeDetailSerializer(HomeSerializer):
+    registered_landline = serializers.CharField()
+    cqc_location_id = serializers.CharField()
+    mailboxes = HomeMailboxSerializer(many=True, source="mailbox_list")
+    accounts = HomeAccountSerializer(
+        many=True,
+        source="account_list",
+        help_text="The first accounts by disable date, soonest first, as on the home page.",
+    )
+    accounts_total = serializers.IntegerField()
+    all_accounts = serializers.URLField(help_text="Every account of the home, in cursor pages.")
+
+
+class RunSerializer(serializers.Serializer):
+    """A check run as check_inactivity --json reports it. The counts of a run over more than
+    one home are null for an admin limited to some regions: they cover other homes too."""
+
+    run = serializers.IntegerField()
+    as_of = serializers.DateField()
+    ods_code = serializers.CharField(allow_null=True, help_text="Set when one home was checked.")
+    trigger = serializers.ChoiceField(choices=CheckRun.Trigger.choices)
+    scope_homes = serializers.IntegerField(
+        allow_null=True, help_text="How many homes were checked; null for every home."
+    )
+    full = serializers.BooleanField()
+    outcome = serializers.ChoiceField(choices=CheckRun.Outcome.choices)
+    error = serializers.CharField(allow_null=True)
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    checked = serializers.IntegerField(allow_null=True)
+    newly_flagged = serializers.IntegerField(allow_null=True)
+    recovered = serializers.IntegerField(allow_null=True)
+    events = serializers.IntegerField(allow_null=True)
+    accounts = StateCounts(allow_null=True)
+    mailboxes = RiskCounts(allow_null=True)
+
+
+# What a filter may hold, written into the schema too: an ODS code as the imports take it, and
+# no NUL character anywhere (PostgreSQL cannot compare one).
+ODS_CODE = RegexValidator(
+    r"^ *[A-Za-z0-9]{3,6} *$", "Not an ODS code: use 3 to 6 letters or digits."
+)
+NO_NUL = RegexValidator(r"^[^\x00]*$", "A NUL character is not allowed.")
+
+
+def _ods_code():
+    return serializers.CharField(
+        required=False, validators=[ODS_CODE], help_text="One home's ODS code."
+    )
+
+
+def _region():
+    # Kept as given (ApiView.filters trims it): only spaces is no filter, not an error.
+    return serializers.CharField(
+        required=False,
+        trim_whitespace=False,
+        validators=[NO_NUL],
+        help_text="A region's name, as in the portal.",
+    )
+
+
+class AccountFilters(serializers.Serializer):
+    ods_code = _ods_code()
+    state = serializers.ChoiceField(choices=AccountState.choices, required=False)
+    region = _region()
+    disable_date_before = serializers.DateField(
+        required=False, help_text="Only accounts whose disable date is before this date."
+    )
+
+
+class MailboxFilters(serializers.Serializer):
+    ods_code = _ods_code()
+    risk = serializers.ChoiceField(choices=MailboxRisk.choices, required=False)
+    region = _region()
+
+
+class HomeFilters(serializers.Serializer):
+    region = _region()
+    worst_risk = serializers.ChoiceField(choices=MailboxRisk.choices, required=False)

@@ -1,0 +1,234 @@
+"""The read API: thin views over the scoping door (accounts/scoping.py) and the pages' own
+figure functions. GET only: nothing here writes."""
+
+from urllib.parse import urlencode
+
+from django.db.models import Q
+from django.urls import reverse
+from django.utils.functional import cached_property
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, generics
+from rest_framework.renderers import JSONRenderer
+
+from accounts import dashboard, exports, rules
+from accounts.models import CheckRun
+from accounts.scoping import accounts_for, get_home_for_user, homes_for, mailboxes_for
+
+from . import figures, serializers
+from .pagination import AsOfCursorPagination, ByOdsCode, NewestFirst
+from .renderers import CsvRenderer
+
+JSON, CSV = "application/json", "text/csv"
+ERRORS = {
+    (400, JSON): OpenApiResponse(
+        OpenApiTypes.OBJECT, description="A filter is not valid: field -> what is wrong."
+    ),
+    (401, JSON): OpenApiResponse(
+        serializers.Problem, description="No token, or one that is unknown, expired or revoked."
+    ),
+    (404, JSON): OpenApiResponse(
+        serializers.Problem, description="Not found, not yours, or a cursor we did not give."
+    ),
+    (429, JSON): OpenApiResponse(serializers.Problem, description="Too many requests."),
+}
+
+
+def listing(serializer, filters=None):
+    """The schema of a list: JSON pages, or the same rows as CSV text."""
+    return extend_schema(
+        parameters=[filters] if filters else None,
+        responses={
+            (200, JSON): serializer(many=True),
+            (200, CSV): OpenApiResponse(OpenApiTypes.STR, description="The page's rows as CSV."),
+            **ERRORS,
+        },
+    )
+
+
+class ApiView(generics.GenericAPIView):
+    renderer_classes = [JSONRenderer]
+    filters_class = None
+
+    @cached_property
+    def last_check_as_of(self):
+        return figures.last_check_as_of()
+
+    def filters(self) -> dict:
+        """The query string's filters, checked: a bad value is a 400 naming the field."""
+        if self.filters_class is None:
+            return {}
+        checked = self.filters_class(data=self.request.query_params)
+        checked.is_valid(raise_exception=True)
+        wanted = dict(checked.validated_data)
+        region = wanted.pop("region", "").strip()  # only spaces is no filter
+        return {**wanted, "region": region} if region else wanted
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        # Errors are always JSON, whatever format the list was asked for in.
+        if response.status_code >= 400 and isinstance(response.accepted_renderer, CsvRenderer):
+            response.accepted_renderer = JSONRenderer()
+            response.accepted_media_type = JSONRenderer.media_type
+        return response
+
+
+class ListView(ApiView, generics.ListAPIView):
+    renderer_classes = [JSONRenderer, CsvRenderer]
+    pagination_class = AsOfCursorPagination
+    csv_columns: list[str] = []
+
+
+@listing(serializers.HomeSerializer, serializers.HomeFilters)
+class HomeList(ListView):
+    """The homes you may see, by ODS code, with their worst mailbox risk, the soonest date a
+    mailbox becomes at risk, and their accounts by state."""
+
+    serializer_class = serializers.HomeSerializer
+    pagination_class = ByOdsCode
+    filters_class = serializers.HomeFilters
+    csv_columns = [
+        "ods_code",
+        "name",
+        "region",
+        "worst_risk",
+        "soonest_forecast",
+        *(f"accounts_by_state_{s.value}" for s in rules.AccountState),
+        "as_of",
+    ]
+
+    def get_queryset(self):
+        homes = homes_for(self.request.user).select_related("region")
+        wanted = self.filters()
+        if "region" in wanted:
+            homes = homes.filter(region__name=wanted["region"])
+        if "worst_risk" in wanted:
+            homes = homes.filter(risk_rank=rules.RISK_ORDER.index(wanted["worst_risk"]))
+        return homes
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        counts = figures.counts_by_state([home.pk for home in page])
+        for home in page:
+            home.counts = counts[home.pk]
+        return page
+
+
+@extend_schema(responses={(200, JSON): serializers.HomeDetailSerializer, **ERRORS})
+class HomeDetail(ApiView, generics.RetrieveAPIView):
+    """One home with its shared mailboxes and, as its page shows them, its first accounts by
+    disable date (soonest first); `all_accounts` pages through every one of them."""
+
+    serializer_class = serializers.HomeDetailSerializer
+
+    def get_object(self):
+        ods_code = rules.normalise_ods_code(self.kwargs["ods_code"])
+        if not rules.is_valid_ods_code(ods_code):
+            raise exceptions.NotFound("No such care home.")
+        home = get_home_for_user(self.request.user, ods_code)
+        summary = dashboard.summaries(homes_for(self.request.user).filter(pk=home.pk))[0]
+        dashboard.name_linked(summary.mailboxes)
+        first = dashboard.home_accounts(home, "disable", 1)
+        for account in first.object_list:
+            account.mailbox_emails = [mailbox.email for mailbox in account.mailboxes.all()]
+        home.counts = summary.counts
+        home.mailbox_list = summary.mailboxes
+        home.account_list = first.object_list
+        home.accounts_total = first.paginator.count
+        home.all_accounts = self.request.build_absolute_uri(
+            f"{reverse('api:accounts')}?{urlencode({'ods_code': home.ods_code})}"
+        )
+        return home
+
+
+@listing(serializers.AccountSerializer, serializers.AccountFilters)
+class AccountList(ListView):
+    """Staff NHSmail accounts of the homes you may see, in a stable order (cursor pages)."""
+
+    serializer_class = serializers.AccountSerializer
+    filters_class = serializers.AccountFilters
+    csv_columns = exports.ACCOUNT_COLUMNS
+
+    def get_queryset(self):
+        accounts = accounts_for(self.request.user).select_related("home")
+        wanted = self.filters()
+        if "ods_code" in wanted:
+            accounts = accounts.filter(home__ods_code=rules.normalise_ods_code(wanted["ods_code"]))
+        if "state" in wanted:
+            accounts = accounts.filter(state=wanted["state"])
+        if "region" in wanted:
+            accounts = accounts.filter(home__region__name=wanted["region"])
+        if "disable_date_before" in wanted:
+            accounts = accounts.filter(disable_date__lt=wanted["disable_date_before"])
+        return accounts
+
+
+@listing(serializers.MailboxSerializer, serializers.MailboxFilters)
+class MailboxList(ListView):
+    """Shared mailboxes of the homes you may see, with their risk and forecast."""
+
+    serializer_class = serializers.MailboxSerializer
+    filters_class = serializers.MailboxFilters
+    csv_columns = exports.MAILBOX_COLUMNS
+
+    def get_queryset(self):
+        mailboxes = mailboxes_for(self.request.user).select_related("home")
+        wanted = self.filters()
+        if "ods_code" in wanted:
+            mailboxes = mailboxes.filter(
+                home__ods_code=rules.normalise_ods_code(wanted["ods_code"])
+            )
+        if "risk" in wanted:
+            mailboxes = mailboxes.filter(risk=wanted["risk"])
+        if "region" in wanted:
+            mailboxes = mailboxes.filter(home__region__name=wanted["region"])
+        return mailboxes
+
+
+@listing(serializers.RunSerializer)
+class RunList(ListView):
+    """Check runs, newest first (admins only): full runs, and one-home runs of your homes."""
+
+    serializer_class = serializers.RunSerializer
+    pagination_class = NewestFirst
+    csv_columns = [
+        "run",
+        "as_of",
+        "ods_code",
+        "trigger",
+        "scope_homes",
+        "full",
+        "outcome",
+        "error",
+        "started_at",
+        "finished_at",
+        "checked",
+        "newly_flagged",
+        "recovered",
+        "events",
+        *(f"accounts_{s.value}" for s in rules.AccountState),
+        *(f"mailboxes_{r.value}" for r in rules.MailboxRisk),
+    ]
+    TOTALS = ("checked", "newly_flagged", "recovered", "events", "accounts", "mailboxes")
+
+    def get_queryset(self):
+        user = self.request.user
+        if not user.is_admin:
+            raise exceptions.NotFound()
+        runs = CheckRun.objects.all()
+        if not user.sees_every_home:  # a recheck of some homes may hold other regions'
+            runs = runs.filter(
+                Q(home__isnull=True, scope_homes__isnull=True) | Q(home__in=homes_for(user))
+            )
+        return runs.select_related("home")
+
+    def paginate_queryset(self, queryset):
+        runs = super().paginate_queryset(queryset)
+        every_home = self.request.user.sees_every_home
+        rows = []
+        for run in runs:
+            row = {**run.summary(), "ods_code": run.home.ods_code if run.home else None}
+            if run.home_id is None and not every_home:
+                row.update(dict.fromkeys(self.TOTALS))
+            rows.append(row)
+        return rows
