@@ -1,5 +1,10 @@
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
+
+from accounts.rules import ODS_CODE_RE
+
+BIGGEST_ID = 2**63 - 1
 
 
 class AsOfCursorPagination(CursorPagination):
@@ -11,6 +16,19 @@ class AsOfCursorPagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 1000
     invalid_cursor_message = "No such page: the cursor is not one this API gave out."
+
+    def decode_cursor(self, request):
+        """A cursor's position goes into a query: one that is not a key this ordering could
+        have given out is refused like any other bad cursor (404), never a 500."""
+        cursor = super().decode_cursor(request)
+        position = None if cursor is None else cursor.position
+        if position is not None and not self.valid_position(position):
+            raise NotFound(self.invalid_cursor_message)
+        return cursor
+
+    @staticmethod
+    def valid_position(position: str) -> bool:
+        return position.isascii() and position.isdigit() and int(position) <= BIGGEST_ID
 
     def paginate_queryset(self, queryset, request, view=None):
         self.as_of = view.last_check_as_of
@@ -43,6 +61,10 @@ class AsOfCursorPagination(CursorPagination):
 
 class ByOdsCode(AsOfCursorPagination):
     ordering = "ods_code"
+
+    @staticmethod
+    def valid_position(position: str) -> bool:
+        return bool(ODS_CODE_RE.match(position))
 
 
 class NewestFirst(AsOfCursorPagination):

@@ -222,6 +222,10 @@ NOTIFICATION_MAX_ATTEMPTS = 5
 
 # Imports: files larger than this are refused before they are read.
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=512 * 1024 * 1024)
+# A workbook's text is held in memory whole while it is read: a cap well below the above.
+IMPORT_MAX_SHARED_STRINGS_BYTES = env.int(
+    "IMPORT_MAX_SHARED_STRINGS_BYTES", default=32 * 1024 * 1024
+)
 # Uploaded files from the portal are kept here while they are checked, never under static/.
 UPLOAD_DIR = VAR_DIR / "uploads"
 IMPORT_UPLOAD_MAX_BYTES = env.int("IMPORT_UPLOAD_MAX_BYTES", default=100 * 1024 * 1024)

@@ -393,6 +393,29 @@ def test_a_cursor_the_api_did_not_give_is_a_clear_404(world):
     assert "cursor" in response.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    "endpoint, position",
+    [
+        ("accounts", "abc"),
+        ("accounts", ""),
+        ("runs", "1.5"),
+        ("mailboxes", "1e999"),
+        ("mailboxes", "99999999999999999999999"),
+        ("homes", "A\x00B"),
+        ("homes", "../../x"),
+    ],
+)
+def test_a_forged_cursor_position_is_a_clear_404(world, endpoint, position):
+    import base64
+    from urllib.parse import quote, urlencode
+
+    raw = urlencode({"o": "0", "r": "0", "p": position}).encode()
+    cursor = quote(base64.b64encode(raw).decode())
+    response = get(f"/api/v1/{endpoint}/?cursor={cursor}", world["national"])
+    assert response.status_code == 404
+    assert "cursor" in response.json()["detail"]
+
+
 def test_following_next_walks_every_row_once(many_homes, world):
     seen, url = [], "/api/v1/accounts/?page_size=7"
     while url:

@@ -120,3 +120,36 @@ def test_a_plan_says_when_a_file_looks_like_another_kind(spec, header, hint):
         assert problems and problems[0].startswith(hint)
     else:
         assert not any("looks like" in message for message in problems)
+
+
+def test_a_zip_bomb_is_refused_from_its_directory_before_anything_is_inflated(
+    tmp_path, monkeypatch
+):
+    import zipfile
+
+    path = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+        archive.writestr("mimetype", b"\0" * 20_000_000)
+    inflated = []
+    monkeypatch.setattr(zipfile.ZipFile, "read", lambda *a, **k: inflated.append(a) or b"")
+    monkeypatch.setattr(zipfile.ZipFile, "open", lambda *a, **k: inflated.append(a))
+    with pytest.raises(FileRefused, match="unpacks to 19 MB"):
+        sheets.inspect(path, max_bytes=1_000_000)
+    assert inflated == []
+
+
+def test_a_workbook_with_more_text_than_memory_should_hold_is_refused(tmp_path, settings):
+    import zipfile
+
+    book = Workbook()
+    book.active.append(["email", "ods_code"])
+    path = tmp_path / "report.xlsx"
+    book.save(path)
+    strings = "".join(f"<si><t>person{n}@nhs.net</t></si>" for n in range(2000))
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/sharedStrings.xml", f"<sst>{strings}</sst>")
+    settings.IMPORT_MAX_SHARED_STRINGS_BYTES = 10_000
+    with pytest.raises(FileRefused, match="MB of text.*Save it as CSV instead"):
+        sheets.inspect(path, max_bytes=100_000_000)

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
+from django.conf import settings
+
 from . import csvfiles
 from .csvfiles import FileFacts, FileRefused
 
@@ -42,9 +44,15 @@ def inspect(path: Path, max_bytes: int) -> FileFacts:
 def _inspect_workbook(path: Path, size: int, max_bytes: int) -> FileFacts:
     try:
         with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            mimetype = archive.read("mimetype")[:100] if "mimetype" in names else b""
-            unpacked = sum(info.file_size for info in archive.infolist())
+            infos = archive.infolist()
+            names = [info.filename for info in infos]
+            # Sizes from the directory first: nothing is inflated before they are judged.
+            unpacked = sum(info.file_size for info in infos)
+            strings = sum(i.file_size for i in infos if i.filename == "xl/sharedStrings.xml")
+            mimetype = b""
+            if "mimetype" in names and unpacked <= max_bytes:
+                with archive.open("mimetype") as member:
+                    mimetype = member.read(100)
     except (zipfile.BadZipFile, OSError, ValueError):
         raise FileRefused(
             "this is a damaged zip file or workbook: save it again as .xlsx or CSV"
@@ -60,6 +68,13 @@ def _inspect_workbook(path: Path, size: int, max_bytes: int) -> FileFacts:
         raise FileRefused(
             f"this workbook unpacks to {unpacked / 1_048_576:,.0f} MB; the most an import "
             f"takes is {max_bytes / 1_048_576:,.0f} MB. Split it into smaller files."
+        )
+    # openpyxl holds a workbook's whole table of shared strings in memory, even streaming.
+    if strings > settings.IMPORT_MAX_SHARED_STRINGS_BYTES:
+        raise FileRefused(
+            f"this workbook holds {strings / 1_048_576:,.0f} MB of text; the most a workbook "
+            f"import takes is {settings.IMPORT_MAX_SHARED_STRINGS_BYTES / 1_048_576:,.0f} MB. "
+            "Save it as CSV instead."
         )
     digest = hashlib.sha256()
     with path.open("rb") as handle:
