@@ -1,6 +1,6 @@
 """The Django admin lists records of every home (imports, audit entries, state changes,
 users and their change history), so it is open only to those who may see every home:
-superusers, and staff admins not limited to regions. Anyone else gets the admin sign-in."""
+superusers, and admins not limited to regions. Anyone else gets the admin sign-in."""
 
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
@@ -10,7 +10,8 @@ class PortalAdminSite(admin.AdminSite):
     site_header = "NHSmail hygiene portal: administration"
 
     def has_permission(self, request):
-        return super().has_permission(request) and request.user.sees_every_home
+        user = request.user
+        return user.is_active and (user.is_staff or user.is_admin) and user.sees_every_home
 
 
 class PortalAdminConfig(AdminConfig):

@@ -2,9 +2,8 @@
 whatever the number of homes."""
 
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -12,10 +11,7 @@ from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import (
     Case,
-    CharField,
     Count,
-    DateField,
-    ExpressionWrapper,
     F,
     Prefetch,
     Q,
@@ -26,8 +22,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Lower, NullIf, RowNumber
 from django.utils.translation import ngettext
 
-from . import rules
-from .exports import stream_csv
+from . import rules, todos
 from .models import (
     CareHome,
     CheckRun,
@@ -39,6 +34,7 @@ from .models import (
     StateChange,
 )
 from .rules import AccountState, MailboxRisk
+from .todos import TODOS
 
 RISK_TAG = {
     MailboxRisk.ORPHANED: "nhsuk-tag--red",
@@ -121,23 +117,6 @@ def region_choices(user):
     return Region.objects.all() if user.sees_every_home else user.regions.all()
 
 
-RANKED_COLUMNS = ["ods_code", "name", "region", "worst_risk", "soonest_forecast"]
-
-
-def ranked_csv(ranked) -> Iterator[str]:
-    rows = (
-        {
-            "ods_code": home.ods_code,
-            "name": home.name,
-            "region": home.region.name if home.region else None,
-            "worst_risk": home.worst_risk,
-            "soonest_forecast": home.soonest_forecast,
-        }
-        for home in ranked.iterator(chunk_size=2000)
-    )
-    return stream_csv(RANKED_COLUMNS, rows)
-
-
 def ranked_homes(homes):
     """Riskiest first: orphaned, then at_risk, single_user, healthy, each by soonest
     forecast (the check keeps each home's rank and forecast up to date)."""
@@ -147,7 +126,6 @@ def ranked_homes(homes):
 # People named per to-do on a card, the home page and the digest ("and N more" after):
 # a home with thousands of flagged accounts costs the same as one with ten.
 TODO_SHOWN = 10
-TODOS = ("to_chase", "reactivate", "leavers", "chase_removal", "waiting")
 
 
 @dataclass
@@ -197,40 +175,6 @@ class HomeSummary:
         return risky or any(self.totals[t] for t in TODOS if t != "waiting")
 
 
-def _attention():
-    """The accounts some to-do of HomeSummary holds."""
-    return (
-        Q(state__in=[AccountState.AT_RISK, AccountState.INACTIVE], removal_requested_on=None)
-        | (Q(state=AccountState.LEFT) & ~Q(reported_status=rules.ReportedStatus.DELETED))
-        | Q(
-            state=AccountState.DISABLED,
-            pk__in=MailboxLink.objects.filter(mailbox__risk__in=rules.NEEDS_HELPDESK).values(
-                "account_id"
-            ),
-        )
-    )
-
-
-def _todo():
-    """Which to-do an account of _attention() is on, in SQL (StaffAccount.removal_overdue
-    is the same rule for one account)."""
-    judged_on = Coalesce(F("home__checked_as_of"), Value(rules.london_today()))
-    return Case(
-        When(state=AccountState.DISABLED, then=Value("reactivate")),
-        When(~Q(state=AccountState.LEFT), then=Value("to_chase")),
-        When(removal_requested_on=None, then=Value("leavers")),
-        When(
-            removal_requested_on__lte=ExpressionWrapper(
-                judged_on - timedelta(days=settings.REMOVAL_CHASE_DAYS),
-                output_field=DateField(),
-            ),
-            then=Value("chase_removal"),
-        ),
-        default=Value("waiting"),
-        output_field=CharField(),
-    )
-
-
 def summaries(homes) -> list[HomeSummary]:
     """Everything the manager's cards need, in five queries for any number of homes and
     whatever their size."""
@@ -249,7 +193,9 @@ def summaries(homes) -> list[HomeSummary]:
     ):
         counts[home_id][state] = n
     attention = (
-        StaffAccount.objects.filter(home__in=by_id).filter(_attention()).annotate(todo=_todo())
+        StaffAccount.objects.filter(home__in=by_id)
+        .filter(todos.attention())
+        .annotate(todo=todos.todo())
     )
     for home_id, todo, n in attention.values_list("home_id", "todo").annotate(n=Count("id")):
         by_id[home_id].totals[todo] = n

@@ -16,11 +16,11 @@ RUN_GONE = (
     "time). Nothing it did was kept; the next run checks everything again."
 )
 IMPORT_GONE = (
-    "line 0: worker: the import stopped without finishing (the worker ended: killed, "
+    "The import: it stopped without finishing (the worker ended: killed, "
     "restarted or out of time) and wrote nothing. Upload the file again."
 )
 IMPORT_NEVER_STARTED = (
-    "line 0: worker: no worker took the import in time (is the worker running?); nothing "
+    "The import: no worker took the import in time (is the worker running?); nothing "
     "was written. Upload the file again."
 )
 

@@ -3,13 +3,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
-from django.http import Http404, JsonResponse, StreamingHttpResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from carehome_portal.celery import app as celery_app
 
-from . import actions, dashboard
+from . import actions, dashboard, downloads, worklist
 from .models import AuditEntry
 from .rules import AccountState, MailboxRisk
 from .scoping import admin_only, get_account_for_writer, get_home_for_user, homes_for
@@ -84,9 +84,7 @@ def dashboard_csv(request):
     view = dashboard.HomeFilter.from_query(request.GET)
     AuditEntry.record(request.user, "Export download", subject="homes", detail=view.querystring())
     ranked = dashboard.ranked_homes(view.apply(homes_for(request.user).select_related("region")))
-    response = StreamingHttpResponse(dashboard.ranked_csv(ranked), content_type="text/csv")
-    response["Content-Disposition"] = 'attachment; filename="homes-by-risk.csv"'
-    return response
+    return downloads.response(downloads.HOME_COLUMNS, downloads.home_rows(ranked), "homes-by-risk")
 
 
 @login_required
@@ -138,3 +136,36 @@ def account_action(request, ods_code, pk, action):
     if action == "removal-requested":
         context["mailto"] = actions.removal_mailto(account)
     return render(request, "accounts/account_action.html", context)
+
+
+WORKLIST_PAGE = 50
+
+
+@login_required
+@admin_only
+def worklist_view(request):
+    """The admin's weekly worklist across their homes (worklist.py), one region at a time
+    if they choose; people and mailboxes are paged apart."""
+    region = worklist.region_for(request.user, request.GET.get("region"))
+    people = Paginator(worklist.rows(request.user, region), WORKLIST_PAGE)
+    boxes = Paginator(worklist.mailboxes(request.user, region), WORKLIST_PAGE)
+    context = {
+        "region": region,
+        "regions": dashboard.region_choices(request.user),
+        "people": people.get_page(request.GET.get("page")),
+        "mailboxes": boxes.get_page(request.GET.get("mailbox_page")),
+        "helpdesk_phone": settings.HELPDESK_PHONE,
+        "last_run": dashboard.last_run(),
+    }
+    return render(request, "accounts/worklist.html", context)
+
+
+@login_required
+@admin_only
+def worklist_csv(request):
+    region = worklist.region_for(request.user, request.GET.get("region"))
+    AuditEntry.record(
+        request.user, "Export download", subject="worklist", detail=f"region={region or 'all'}"
+    )
+    rows = worklist.csv_rows(request.user, region)
+    return downloads.response(worklist.CSV_COLUMNS, rows, "worklist")

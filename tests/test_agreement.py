@@ -17,6 +17,7 @@ from django.urls import reverse
 
 from accounts import actions
 from accounts.checks import run_check
+from accounts.downloads import shown
 from accounts.models import CareHome, Notification, SharedMailbox, StaffAccount, User
 from accounts.notify import render
 from accounts.rules import AccountState, Thresholds
@@ -93,12 +94,12 @@ def assert_agreement(client: Client, manager, homes):
     json_rows, csv_rows = export("json"), export("csv")
     assert json_rows == csv_rows
     download = client.get(reverse("export_download", args=["accounts"]))
-    body = b"".join(download.streaming_content).decode()
+    body = b"".join(download.streaming_content).decode("utf-8-sig")
     downloaded = {
-        r["email"]: {k: v.removeprefix("'") for k, v in r.items()}
+        r["Email address"]: {k: v.removeprefix("'") for k, v in r.items()}
         for r in csv.DictReader(io.StringIO(body))
     }
-    assert downloaded == csv_rows
+    assert downloaded == {email: for_people(row) for email, row in csv_rows.items()}
     cards = {s.home.pk: s for s in client.get(reverse("dashboard")).context["summaries"]}
     digest_text = render(
         Notification(kind=Notification.Kind.DIGEST, user=manager, recipient=manager.email)
@@ -125,6 +126,29 @@ def assert_agreement(client: Client, manager, homes):
             assert row["state"] in ("at_risk", "inactive")
             date_text = f"{account.disable_date:%-d %B %Y}"
             assert date_text in digest_text and account.email in digest_text
+
+
+def _day_first(iso: str) -> str:
+    return f"{iso[8:10]}/{iso[5:7]}/{iso[:4]}" if iso else ""
+
+
+def for_people(row: dict) -> dict:
+    """An export_hygiene row as the browser download says it (downloads.py)."""
+    return {
+        "ODS code": row["ods_code"],
+        "Email address": row["email"],
+        "Name": row["display_name"],
+        "State": AccountState(row["state"]).label if row["state"] else "",
+        "Last activity": downloaded_moment(row),
+        "Days since last log-in": row["days_inactive"],
+        "Disable date": _day_first(row["disable_date"]),
+        "As of": _day_first(row["as_of"]),
+    }
+
+
+def downloaded_moment(row: dict) -> str:
+    account = StaffAccount.objects.get(email=row["email"])
+    return shown(account.last_activity) if account.last_activity else ""
 
 
 @pytest.mark.parametrize("seed", range(4))

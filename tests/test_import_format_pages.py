@@ -71,7 +71,7 @@ def test_a_microsoft_365_report_for_a_chosen_home(client, admin_user, rosewood, 
 def test_without_a_home_the_report_asks_for_one(client, admin_user, rosewood):
     client.force_login(admin_user)
     body = client.get(upload(client, users_report()).url).content.decode()
-    assert "line 1: ods_code: required column missing" in body
+    assert "Line 1, ODS code: required column missing" in body
     assert "Import this file" not in body
 
 
@@ -176,4 +176,4 @@ def test_a_nul_byte_late_in_an_upload_is_a_clear_error_not_a_500(client, admin_u
     assert preview.status_code == 200
     assert "this is not a text file" in preview.content.decode()
     record = ImportRecord.objects.get()
-    assert record.error_count == 1 and record.errors[0].startswith("line 0: file: this is not")
+    assert record.error_count == 1 and record.errors[0].startswith("The file: this is not")

@@ -212,8 +212,8 @@ def test_ods_works_for_mailboxes_too(rosewood, write):
 @pytest.mark.parametrize(
     "ods, message",
     [
-        ("V!", "line 0: ods_code: 'V!' is not a valid ODS code"),
-        ("ZZ999", "line 0: ods_code: no care home with ODS code ZZ999"),
+        ("V!", "The home chosen: 'V!' is not a valid ODS code"),
+        ("ZZ999", "The home chosen: no care home with ODS code ZZ999"),
     ],
 )
 def test_ods_must_be_a_home(rosewood, write, ods, message):
@@ -338,7 +338,7 @@ def test_a_nul_byte_after_the_first_64_kb_is_refused_and_recorded(rosewood, writ
     assert path.stat().st_size > 64 * 1024
     code, _, err = run("accounts", path)
     assert code == 1
-    assert "line 0: file: this is not a text file: it holds binary data (byte " in err
+    assert "The file: this is not a text file: it holds binary data (byte " in err
     assert "Traceback" not in err
     record = ImportRecord.objects.get()
     assert record.outcome == "failed" and record.error_count == 1
@@ -353,7 +353,7 @@ def test_a_database_error_is_a_recorded_failure(rosewood, write, monkeypatch):
     monkeypatch.setattr("accounts.imports.engine._check", broken)
     code, _, err = run("accounts", write("email,ods_code\namy@nhs.net,VM4Q7\n"))
     assert code == 1
-    assert "line 0: database: the import stopped and wrote nothing (the database said: " in err
+    assert "The import: the import stopped and wrote nothing (the database said: " in err
     assert "no_such_table" in err and "Traceback" not in err
     assert ImportRecord.objects.get().outcome == "failed"
     assert not StaffAccount.objects.exists()
@@ -437,7 +437,7 @@ def test_ods_outside_the_importers_scope_reads_as_no_home(rosewood, willow, midl
     rita.regions.add(midlands)  # Rosewood's region, not Willow's
     flags = ("--ods", ods, "--as", rita.email)
     code, _, err = run("accounts", write("email\namy@nhs.net\n"), *flags)
-    assert code == 1 and f"line 0: ods_code: {ods} is not one of your homes" in err
+    assert code == 1 and f"The home chosen: {ods} is not one of your homes" in err
     code, _, err = run("accounts", write("email\namy@nhs.net\n"), "--ods", "VM4Q7", *flags[2:])
     assert code == 0, err
 

@@ -55,7 +55,7 @@ def test_preview_lists_every_error_by_line_and_skipping_imports_the_rest(
     client.force_login(admin_user)
     page = upload(client, BAD)
     body = client.get(page.url).content.decode()
-    assert "line 3: ods_code: no care home with ODS code ZZ999" in body
+    assert "Line 3, ODS code: no care home with ODS code ZZ999" in body
     token = page.url.rstrip("/").split("/")[-1]
     client.post(reverse("import_confirm", args=[token]), {"skip_bad_rows": "on"})
     assert list(StaffAccount.objects.values_list("email", flat=True)) == ["amy@nhs.net"]
@@ -114,8 +114,8 @@ def test_export_download_is_scoped_to_the_users_homes(
     client.force_login(manager)
     response = client.get(reverse("export_download", args=["accounts"]))
     assert response["Content-Type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
-    assert [r["email"] for r in rows] == ["amy@nhs.net"]
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    assert [r["Email address"] for r in csv.DictReader(io.StringIO(text))] == ["amy@nhs.net"]
     assert client.get("/exports/nothing.csv").status_code == 404
 
 
@@ -142,7 +142,7 @@ def test_the_preview_is_a_read_of_the_check_made_at_upload(client, admin_user, r
     assert ImportRecord.objects.filter(outcome="dry_run").count() == 1
     for _ in range(3):
         body = client.get(page.url).content.decode()
-        assert "line 3: ods_code" in body
+        assert "Line 3, ODS code" in body
     assert ImportRecord.objects.count() == 1
     # Another admin cannot read this upload's check.
     other = type(admin_user).objects.create_user("other.admin@example.org", role="admin")

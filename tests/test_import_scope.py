@@ -73,7 +73,7 @@ def test_a_region_admin_cannot_pull_another_regions_home_into_theirs(
 ):
     client.force_login(leicester_admin)
     preview = upload_and_confirm(client, "homes", HOMES + "VN8P2,Mine Now,Leicestershire\n")
-    assert "line 2: ods_code: VN8P2 is not one of your homes" in preview
+    assert "Line 2, ODS code: VN8P2 is not one of your homes" in preview
     assert "1 updated" not in preview
     willow.refresh_from_db()
     assert (willow.name, willow.region.name) == ("Willow Court", "Yorkshire")
@@ -86,7 +86,7 @@ def test_a_region_admin_cannot_move_another_regions_people_into_their_home(
 ):
     client.force_login(leicester_admin)
     preview = upload_and_confirm(client, "accounts", ACCOUNTS + "wendy@nhs.net,VM4Q7,\n")
-    assert "line 2: email: this address is not in one of your homes" in preview
+    assert "Line 2, Email address: this address is not in one of your homes" in preview
     willow_people.refresh_from_db()
     assert willow_people.home.ods_code == "VN8P2"
     assert MailboxLink.objects.filter(account=willow_people).exists()
@@ -106,10 +106,10 @@ def test_errors_say_nothing_about_another_regions_homes(
         + "new.four@nhs.net,ZZ999,\n"
     )
     preview = upload_and_confirm(client, "accounts", text)
-    assert "line 2: shared_mailboxes: no shared mailbox willow.court@nhs.net (import" in preview
-    assert "line 3: shared_mailboxes: no shared mailbox nobody.box@nhs.net (import" in preview
-    assert "line 4: ods_code: VN8P2 is not one of your homes" in preview
-    assert "line 5: ods_code: ZZ999 is not one of your homes" in preview
+    assert "Line 2, Shared mailboxes: no shared mailbox willow.court@nhs.net (import" in preview
+    assert "Line 3, Shared mailboxes: no shared mailbox nobody.box@nhs.net (import" in preview
+    assert "Line 4, ODS code: VN8P2 is not one of your homes" in preview
+    assert "Line 5, ODS code: ZZ999 is not one of your homes" in preview
     assert "belongs to another home" not in preview and "Willow" not in preview
     assert not StaffAccount.objects.filter(email__startswith="new.").exists()
 
@@ -120,8 +120,8 @@ def test_mailboxes_of_another_region_are_out_of_reach(
     client.force_login(leicester_admin)
     text = MAILBOXES + "VM4Q7,willow.court@nhs.net\nVN8P2,another.box@nhs.net\n"
     preview = upload_and_confirm(client, "mailboxes", text)
-    assert "line 2: email: this address is not in one of your homes" in preview
-    assert "line 3: ods_code: VN8P2 is not one of your homes" in preview
+    assert "Line 2, Shared mailbox address: this address is not in one of your homes" in preview
+    assert "Line 3, ODS code: VN8P2 is not one of your homes" in preview
     willow_mailbox.refresh_from_db()
     assert willow_mailbox.home.ods_code == "VN8P2"
     assert SharedMailbox.objects.count() == 1
@@ -162,7 +162,7 @@ def test_moving_a_home_to_another_region_is_for_admins_of_every_region(
     client.force_login(leicester_admin)
     preview = upload_and_confirm(client, "homes", HOMES + "VM4Q7,Rosewood,Yorkshire\n")
     assert (
-        "line 2: region: only an admin for every region can move a home to another region"
+        "Line 2, Region: only an admin for every region can move a home to another region"
         in preview
     )
     rosewood.refresh_from_db()
@@ -177,9 +177,9 @@ def test_a_region_admin_adds_homes_only_to_their_regions(client, leicester_admin
     client.force_login(leicester_admin)
     text = HOMES + "NEW01,One,Yorkshire\nNEW02,Two,\nNEW03,Three,Mars\nNEW04,Four,Leicestershire\n"
     preview = upload_and_confirm(client, "homes", text, skip=True)
-    assert "line 2: region: is not one of your regions" in preview
-    assert "line 3: region: is empty: a home you add must be in one of your regions" in preview
-    assert "line 4: region: is not one of your regions" in preview
+    assert "Line 2, Region: is not one of your regions" in preview
+    assert "Line 3, Region: is empty: a home you add must be in one of your regions" in preview
+    assert "Line 4, Region: is not one of your regions" in preview
     assert list(CareHome.objects.filter(ods_code__startswith="NEW").values_list("ods_code")) == [
         ("NEW04",)
     ]
@@ -292,7 +292,7 @@ def test_error_messages_echo_at_most_60_characters_of_a_cell(client, admin_user,
         {"kind": "accounts", "file": SimpleUploadedFile("big.csv", text.encode(), "text/csv")},
     )
     preview = client.get(page.url).content.decode()
-    assert f"line 2: email: &#x27;{'x' * 60}…&#x27; is not a valid email address" in preview
+    assert f"Line 2, Email address: &#x27;{'x' * 60}…&#x27; is not a valid email address" in preview
     assert len(preview) < 60_000, len(preview)
 
 

@@ -203,7 +203,7 @@ def test_dry_run_reports_exact_counts_and_writes_nothing(rosewood_boxes, write):
 @pytest.mark.parametrize(
     "content, message",
     [
-        (b"", "line 0: file: the file is empty"),
+        (b"", "The file: the file is empty"),
         (ACCOUNTS.encode(), "line 1: file: the file has a header but no data rows"),
         (b"PK\x03\x04\x14\x00\x06\x00rest-of-a-workbook", "this is a damaged zip file"),
         (bytes(range(256)) * 10, "this is not a text file"),
@@ -247,5 +247,5 @@ def test_an_upload_that_is_gone_is_a_recorded_failure(db, tmp_path):
     from accounts.imports.engine import run_import
 
     result = run_import("accounts", tmp_path / "cleared-away.csv")
-    assert result.error_lines() == ["line 0: file: the file is no longer there: upload it again"]
+    assert result.error_lines() == ["The file: the file is no longer there: upload it again"]
     assert ImportRecord.objects.get().outcome == "failed"

@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from accounts.checks import run_check
 from accounts.models import CareHome, SharedMailbox
+from accounts.rules import MailboxRisk
 from tests.conftest import PASSWORD, TODAY, make_account
 
 
@@ -165,8 +166,8 @@ def test_admin_filters_by_state_and_email_and_downloads_the_view(
     )
     response = client.get(reverse("dashboard_csv"), {"risk": "at_risk"})
     lines = b"".join(response.streaming_content).decode().splitlines()
-    assert lines[0] == "ods_code,name,region,worst_risk,soonest_forecast"
-    assert lines[1:] == ["VM4Q7,Rosewood Care Home,Leicestershire,at_risk,"]
+    assert lines[0] == "\ufeffODS code,Name,Region,Worst risk,Soonest at risk"
+    assert lines[1:] == [f"VM4Q7,Rosewood Care Home,Leicestershire,{MailboxRisk.AT_RISK.label},"]
 
 
 def test_filtering_by_risk_keeps_each_homes_worst_risk(

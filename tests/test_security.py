@@ -55,6 +55,9 @@ EXPECTED = {
     "import_record mine": [SIGN_IN, 404, 200, 404, 200, 200],
     "import_record cmd": [SIGN_IN, 404, 404, 404, 200, 200],
     "export_download": [SIGN_IN, 200, 200, 200, 200, 200],
+    "worklist": [SIGN_IN, 404, 200, 200, 200, 200],
+    "worklist_csv": [SIGN_IN, 404, 200, 200, 200, 200],
+    "import_history": [SIGN_IN, 404, 200, 200, 200, 200],
     "check_in": [400, 400, 400, 400, 400, 400],  # a forged token: a clear page, for anyone
     "email_preferences": [SIGN_IN, 200, 200, 200, 200, 200],
     # The read API with the portal session (tests/test_api.py walks it with tokens).
@@ -269,7 +272,8 @@ IMPORT_FILES = {
 # Pages that change nothing whatever the method (a POST to them writes nothing either).
 READ_ONLY = {"home", "health", "guidance:index", "guidance:page", "guidance:card", "dashboard",
              "dashboard_csv", "home_detail", "import_preview", "import_progress",
-             "import_record", "export_download"}  # fmt: skip
+             "import_record", "export_download", "worklist", "worklist_csv",
+             "import_history"}  # fmt: skip
 SIGN_IN_PAGES = {"login", "logout", "password_reset", "password_reset_done",
                  "password_reset_confirm", "password_reset_complete"}  # fmt: skip
 # The read API answers 405 to every write; the token pages write only the visitor's own API

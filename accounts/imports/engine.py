@@ -42,6 +42,15 @@ STAGING = {
 }  # fmt: skip
 
 
+# What an error with no line (line 0) is about, for people.
+WHOLE = {
+    "file": "The file",
+    "database": "The import",
+    "worker": "The import",
+    "ods_code": "The home chosen",
+}
+
+
 @dataclass
 class ImportResult:
     kind: str
@@ -79,8 +88,13 @@ class ImportResult:
             self.errors.append((line, column, csvfiles.clipped(message, MESSAGE_CHARS)))
 
     def error_lines(self) -> list[str]:
+        """`line N: column: message` for a row; a problem with no line says what it is about
+        ("The file: ...") rather than naming a line 0."""
         return [
-            f"line {line}: {column}: {message}" for line, column, message in sorted(self.errors)
+            f"line {line}: {column}: {message}"
+            if line
+            else f"{WHOLE.get(column, column)}: {message}"
+            for line, column, message in sorted(self.errors)
         ]
 
     @property

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 from ..rules import (
+    AccountState,
     ReportedStatus,
     date_problem,
     is_valid_ods_code,
@@ -47,12 +48,29 @@ def email(text: str) -> str:
     return value
 
 
+def state_words() -> dict[str, str]:
+    """A portal download's states, in words (the AccountState labels), as reported statuses:
+    someone who left is a leaver, a disabled or deleted account is so reported, and any other
+    state (active, at risk, inactive) is an account NHSmail still has as active."""
+    reported = {
+        AccountState.DISABLED: ReportedStatus.DISABLED.value,
+        AccountState.DELETED: ReportedStatus.DELETED.value,
+        AccountState.LEFT: LEAVER,
+    }
+    return {
+        str(state.label).strip().lower(): reported.get(state, ReportedStatus.ACTIVE.value)
+        for state in AccountState
+    }
+
+
 @lru_cache(maxsize=256)
 def status(text: str) -> str:
     key = text.strip().lower()
     if not key:
         return ReportedStatus.ACTIVE.value
     if key not in STATUSES:
+        if key in (words := state_words()):
+            return words[key]
         raise ValueError(f"{shown(text)} is not a status: use active, disabled, deleted or leaver")
     return STATUSES[key]
 
@@ -99,6 +117,11 @@ class Column:
     read: Callable[[str], object]
     required: bool = False
     aliases: tuple[str, ...] = ()
+    label: str = ""  # the column's name as people know it; the portal's downloads use it
+
+    @property
+    def shown(self) -> str:
+        return self.label or self.name
 
     def header_keys(self) -> set[str]:
         return {header_key(self.name), *(header_key(a) for a in self.aliases)}
@@ -108,13 +131,17 @@ ODS = Column(
     "ods_code",
     ods_code,
     required=True,
+    label="ODS code",
     aliases=("ODS", "ODS Code", "Org Code", "Organisation Code", "Organization Code",
              "Org ODS Code", "Site Code", "Site ODS Code"),
 )  # fmt: skip
 EMAIL_ALIASES = ("Email Address", "E-mail", "Mail", "Primary SMTP Address",
                  "NHSmail Address", "User Principal Name", "UPN")  # fmt: skip
 DISPLAY_NAME = Column(
-    "display_name", text_field(200), aliases=("Display Name", "Full Name", "Name")
+    "display_name",
+    text_field(200),
+    aliases=("Display Name", "Full Name", "Name"),
+    label="Name",
 )
 
 
@@ -161,17 +188,24 @@ HOMES = Spec(
             "name",
             text_field(200),
             required=True,
+            label="Home name",
             aliases=("Home Name", "Care Home", "Care Home Name", "Site Name", "Organisation Name"),
         ),
         Column(
             "registered_landline",
             text_field(30),
             aliases=("Landline", "Telephone", "Phone", "Phone Number", "Registered Phone"),
+            label="Registered landline",
         ),
         Column(
-            "cqc_location_id", text_field(20), aliases=("CQC Location", "CQC ID", "Location ID")
+            "cqc_location_id",
+            text_field(20),
+            aliases=("CQC Location", "CQC ID", "Location ID"),
+            label="CQC location ID",
         ),
-        Column("region", text_field(120), aliases=("Area", "ICB", "Local Authority")),
+        Column(
+            "region", text_field(120), aliases=("Area", "ICB", "Local Authority"), label="Region"
+        ),
     ),  # fmt: skip
 )
 MAILBOXES = Spec(
@@ -184,6 +218,7 @@ MAILBOXES = Spec(
             email,
             required=True,
             aliases=(*EMAIL_ALIASES, "Shared Mailbox", "Shared Mailbox Address", "Mailbox"),
+            label="Shared mailbox address",
         ),
         DISPLAY_NAME,
     ),  # fmt: skip
@@ -192,13 +227,16 @@ ACCOUNTS = Spec(
     kind="accounts",
     key="email",
     columns=(
-        Column("email", email, required=True, aliases=EMAIL_ALIASES),
+        Column("email", email, required=True, aliases=EMAIL_ALIASES, label="Email address"),
         ODS,
         DISPLAY_NAME,
-        Column("status", status, aliases=("Account Status", "User Status", "State")),
+        Column(
+            "status", status, aliases=("Account Status", "User Status", "State"), label="Status"
+        ),
         Column(
             "last_activity",
             plausible(parse_moment),
+            label="Last activity",
             aliases=(
                 "Last Activity",
                 "Last Activity Date",
@@ -213,6 +251,7 @@ ACCOUNTS = Spec(
         Column(
             "created",
             plausible(parse_date),
+            label="Date created",
             aliases=(
                 "Created Date",
                 "Date Created",
@@ -224,6 +263,7 @@ ACCOUNTS = Spec(
         Column(
             "shared_mailboxes",
             mailbox_list,
+            label="Shared mailboxes",
             aliases=("Shared Mailbox", "Shared Mailboxes", "Mailboxes", "Linked Mailboxes"),
         ),
     ),  # fmt: skip

@@ -7,19 +7,20 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, StreamingHttpResponse
+from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from .. import exports, sweeps
+from .. import downloads, sweeps
 from ..forms import ImportConfirmForm, ImportUploadForm
 from ..models import AuditEntry, ImportRecord
 from ..rules import normalise_ods_code
 from ..scoping import admin_only, get_import_record_for_user, homes_for, import_records_for
 from ..tasks import BROKER_DOWN, check_upload, publish
 from . import web
-from .specs import SPECS
+from .specs import KIND_NAMES, SPECS
 
 SESSION_KEY = "uploads"
 DRY_RUN = ImportRecord.Outcome.DRY_RUN
@@ -78,12 +79,18 @@ def import_preview(request, token):
         waited = time.time() - path.stat().st_mtime
         context = {"pending": pending, "gave_up": waited > settings.STALE_IMPORT_MINUTES * 60}
         return render(request, "accounts/import_checking.html", context)
+    problems = web.problems(record.errors, SPECS[pending["kind"]])
     context = {
         "token": token,
         "pending": pending,
         "result": record,
         "rows": web.first_rows(token, record.encoding),
+        "problems": problems,
+        # The file's own problems are shown apart, above the rest.
+        "line_errors": record.error_count - len(problems.file),
+        "good_rows": max(record.rows - record.skipped, 0),
         "spec": SPECS[pending["kind"]],
+        "kind_name": KIND_NAMES[pending["kind"]][1],
         "form": ImportConfirmForm(),
         "background": path.stat().st_size > settings.IMPORT_BACKGROUND_BYTES,
     }
@@ -132,6 +139,18 @@ def import_progress(request, token):
     return render(request, "accounts/import_progress.html", context)
 
 
+IMPORT_HISTORY_PAGE = 50
+
+
+@login_required
+@admin_only
+def import_history(request):
+    """The imports this admin may see (scoping.import_records_for), newest first."""
+    records = import_records_for(request.user).select_related("user").order_by("-started_at", "-id")
+    page = Paginator(records, IMPORT_HISTORY_PAGE).get_page(request.GET.get("page"))
+    return render(request, "accounts/import_history.html", {"page": page})
+
+
 @login_required
 @admin_only
 def import_record(request, pk):
@@ -141,16 +160,13 @@ def import_record(request, pk):
 
 @login_required
 def export_download(request, kind):
-    """The hygiene export for the homes this user may see, as CSV."""
-    if kind not in exports.KINDS:
+    """The result of the last check for the homes this user may see, as CSV for people
+    (downloads.py; export_hygiene keeps the contract's columns)."""
+    if kind not in downloads.KINDS:
         raise Http404("No such export.")
     homes = homes_for(request.user)
     if ods := request.GET.get("ods"):
         homes = homes.filter(ods_code=normalise_ods_code(ods))
     AuditEntry.record(request.user, "Export download", subject=kind, detail=f"ods={ods or 'all'}")
-    rows = exports.rows_for(kind, homes)
-    response = StreamingHttpResponse(
-        exports.csv_lines(kind, rows), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="nhsmail-{kind}.csv"'
-    return response
+    columns, rows = downloads.KINDS[kind]
+    return downloads.response(columns, rows(homes), f"nhsmail-{kind}")

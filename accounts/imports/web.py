@@ -3,8 +3,10 @@ Uploads live under UPLOAD_DIR (never served) until they are imported or abandone
 
 import csv
 import json
+import re
 import secrets
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
@@ -15,6 +17,7 @@ from ..scoping import NOTHING, import_scope_for, writable_homes_for
 from . import sheets
 from .csvfiles import FileRefused
 from .engine import ImportResult, run_import
+from .specs import Spec
 
 PREVIEW_ROWS = 10
 WAITING = (ImportRecord.Outcome.QUEUED, ImportRecord.Outcome.RUNNING)
@@ -77,8 +80,8 @@ def checked(token: str, user: User) -> ImportRecord | None:
     )
 
 
-def first_rows(token: str, encoding: str) -> list[list[str]]:
-    """The upload's first rows as the file has them (read only)."""
+def first_rows(token: str, encoding: str) -> list[tuple[int, list[str]]]:
+    """The upload's first rows as the file has them, with their line numbers (read only)."""
     path, rows = upload_path(token), []
     if path is None:
         return rows
@@ -86,13 +89,42 @@ def first_rows(token: str, encoding: str) -> list[list[str]]:
     if container == sheets.CSV and not encoding:
         return rows
     try:
-        for _, fields in sheets.rows(path, container, encoding):
-            rows.append(fields)
+        for line, fields in sheets.rows(path, container, encoding):
+            rows.append((line, fields))
             if len(rows) > PREVIEW_ROWS:
                 break
     except (csv.Error, UnicodeDecodeError, FileRefused):
         return []
     return rows
+
+
+LINE_ERROR = re.compile(r"^line (\d+): ([^:]+): ")
+
+
+@dataclass
+class Problems:
+    """A record's kept errors, for the preview: those about the file as a whole (its kind,
+    its columns), those of its lines in words (`listed`: "Line 3, ODS code: ..."), and the
+    lines that have errors. The record keeps the commands' `line N: column: message`."""
+
+    listed: list[str] = field(default_factory=list)
+    file: list[str] = field(default_factory=list)
+    lines: dict[int, list[str]] = field(default_factory=dict)
+
+
+def problems(errors: list[str], spec: Spec) -> Problems:
+    labels = {column.name: column.shown for column in spec.columns}
+    found = Problems()
+    for error in errors:
+        match = LINE_ERROR.match(error)
+        if match is None or match.group(2) == "file":
+            message = error if match is None else "The file: " + error[match.end() :]
+            found.file.append(message)
+            continue
+        line, column, message = int(match.group(1)), match.group(2), error[match.end() :]
+        found.lines.setdefault(line, []).append(message)
+        found.listed.append(f"Line {line}, {labels.get(column, column)}: {message}")
+    return found
 
 
 def queue_import(

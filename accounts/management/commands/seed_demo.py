@@ -21,6 +21,13 @@ from accounts.rules import LONDON, ReportedStatus, london_today
 DEMO_PASSWORDS = {
     "manager@demo.example": "demo-manager-pass-2026",
     "admin@demo.example": "demo-admin-pass-2026",
+    "national.admin@demo.example": "demo-national-pass-2026",
+}
+# What each demo sign-in is, as printed.
+DEMO_ROLES = {
+    "manager@demo.example": "a manager of four homes",
+    "admin@demo.example": "a regional admin",
+    "national.admin@demo.example": "an admin for every region, who can also open /admin/",
 }
 FIRST = [
     "Amara",
@@ -71,7 +78,7 @@ HOMES = [
 
 
 class Command(BaseCommand):
-    help = "Load realistic demo homes, mailboxes, staff accounts and two sign-ins (idempotent)."
+    help = "Load realistic demo homes, mailboxes, staff accounts and three sign-ins (idempotent)."
 
     def handle(self, *args, **options):
         today = london_today()
@@ -99,14 +106,19 @@ class Command(BaseCommand):
                     MailboxLink.objects.get_or_create(account=account, mailbox=mailbox)
             manager = self._user("manager@demo.example", "Sam Manager", User.Role.MANAGER)
             manager.homes.set(CareHome.objects.filter(ods_code__in=[h[0] for h in HOMES[:4]]))
-            self._user("admin@demo.example", "Ravi Admin", User.Role.ADMIN)
+            regional = self._user("admin@demo.example", "Ravi Admin", User.Role.ADMIN)
+            regional.regions.set([region])
+            national = self._user("national.admin@demo.example", "Nia National", User.Role.ADMIN)
+            national.regions.clear()
         run = run_check(today, trigger=CheckRun.Trigger.COMMAND)
         self.stdout.write(
             f"Demo data ready: {len(HOMES)} homes, {StaffAccount.objects.count()} accounts, "
             f"check as of {run.as_of}: {run.outcome}."
         )
         for email, password in DEMO_PASSWORDS.items():
-            self.stdout.write(f"  sign in as {email} with password {password}")
+            self.stdout.write(
+                f"  sign in as {email} with password {password} ({DEMO_ROLES[email]})"
+            )
 
     def _account(self, home, slug, n, person, entry, today):
         status, left_on, last_activity = ReportedStatus.ACTIVE, None, None

@@ -1,0 +1,53 @@
+"""What a home must do about its people, as SQL, written once: the cards, home page, digest
+(dashboard.HomeSummary) and the admin's worklist (worklist.py) all classify accounts with
+these two expressions."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Case, CharField, DateField, ExpressionWrapper, F, Q, Value, When
+from django.db.models.functions import Coalesce
+
+from . import rules
+from .models import MailboxLink
+from .rules import AccountState
+
+TODOS = ("to_chase", "reactivate", "leavers", "chase_removal", "waiting")
+
+
+def attention() -> Q:
+    """The accounts some to-do holds."""
+    return (
+        Q(state__in=[AccountState.AT_RISK, AccountState.INACTIVE], removal_requested_on=None)
+        | (Q(state=AccountState.LEFT) & ~Q(reported_status=rules.ReportedStatus.DELETED))
+        | Q(
+            state=AccountState.DISABLED,
+            pk__in=MailboxLink.objects.filter(mailbox__risk__in=rules.NEEDS_HELPDESK).values(
+                "account_id"
+            ),
+        )
+    )
+
+
+def judged_on():
+    """The date an account's home was last judged (today before any check)."""
+    return Coalesce(F("home__checked_as_of"), Value(rules.london_today()))
+
+
+def todo() -> Case:
+    """Which to-do an account of attention() is on (StaffAccount.removal_overdue is the same
+    rule for one account)."""
+    return Case(
+        When(state=AccountState.DISABLED, then=Value("reactivate")),
+        When(~Q(state=AccountState.LEFT), then=Value("to_chase")),
+        When(removal_requested_on=None, then=Value("leavers")),
+        When(
+            removal_requested_on__lte=ExpressionWrapper(
+                judged_on() - timedelta(days=settings.REMOVAL_CHASE_DAYS),
+                output_field=DateField(),
+            ),
+            then=Value("chase_removal"),
+        ),
+        default=Value("waiting"),
+        output_field=CharField(),
+    )

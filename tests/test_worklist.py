@@ -1,0 +1,164 @@
+"""The admin's weekly worklist: every home they may see, the same to-dos as the cards."""
+
+import csv
+import io
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+
+from accounts import dashboard, worklist
+from accounts.checks import run_check
+from accounts.models import CareHome, SharedMailbox, StaffAccount
+from accounts.scoping import homes_for
+from tests.conftest import TODAY, make_account
+
+
+@pytest.fixture
+def week(rosewood, rosewood_mailbox, willow, willow_mailbox):
+    """Rosewood: two to chase, a leaver to remove, one removal asked for 20 days ago and one
+    2 days ago; Willow: one to chase and an orphaned mailbox."""
+    make_account(rosewood, "amy.adams@nhs.net", days_ago=75, mailboxes=[rosewood_mailbox])
+    make_account(rosewood, "bob.brown@nhs.net", days_ago=120, mailboxes=[rosewood_mailbox])
+    make_account(rosewood, "cat.cole@nhs.net", days_ago=3, mailboxes=[rosewood_mailbox])
+    make_account(rosewood, "lee.long@nhs.net", days_ago=10, status="leaver")
+    for email, days in (("ria.rose@nhs.net", 20), ("sam.soon@nhs.net", 2)):
+        account = make_account(rosewood, email, days_ago=10, status="leaver")
+        StaffAccount.objects.filter(pk=account.pk).update(
+            removal_requested_on=TODAY - timedelta(days=days)
+        )
+    make_account(willow, "wes.west@nhs.net", days_ago=100)
+    run_check(TODAY)
+
+
+@pytest.fixture
+def regional_admin(admin_user, midlands):
+    admin_user.regions.add(midlands)
+    return admin_user
+
+
+def test_worklist_lists_whom_to_chase_and_remove_and_which_mailboxes_to_call_about(
+    client, admin_user, week
+):
+    client.force_login(admin_user)
+    body = client.get(reverse("worklist")).content.decode()
+    # To chase, soonest disabled first: name, home, ODS code, log in by.
+    assert body.index("Bob Brown") < body.index("Wes West") < body.index("Amy Adams")
+    assert "Rosewood Care Home" in body and "VM4Q7" in body and "VN8P2" in body
+    assert (TODAY - timedelta(days=30)).strftime("%-d %B %Y") in body  # Bob's log in by
+    # Leavers: to remove, removal to chase (20 days), and waiting (2 days).
+    assert "Lee Long" in body and "Ask the helpdesk to remove them" in body
+    assert "Ria Rose" in body and "20 days (since" in body
+    assert "Sam Soon" in body and "2 days (since" in body
+    assert "Cat Cole" not in body  # active: nothing to do
+    # Willow's mailbox has nobody: the helpdesk call, with what to have to hand.
+    assert "willow.court@nhs.net" in body and "Orphaned" in body
+    assert "rosewood.carehome@nhs.net" not in body  # Amy keeps it open
+    assert 'href="tel:03332001133"' in body
+
+
+def test_worklist_rows_are_the_cards_to_dos(client, admin_user, week):
+    """The same rule as the home cards (todos.py): what each home must do, counted both ways."""
+    listed = Counter((r["ods_code"], r["todo"]) for r in worklist.rows(admin_user))
+    cards = Counter()
+    for summary in dashboard.summaries(homes_for(admin_user)):
+        for todo, n in summary.totals.items():
+            if n:
+                cards[(summary.home.ods_code, todo)] = n
+    assert listed == cards
+    assert listed[("VM4Q7", "chase_removal")] == 1 and listed[("VM4Q7", "waiting")] == 1
+
+
+def test_a_regional_admin_sees_only_their_regions(client, regional_admin, north, week):
+    client.force_login(regional_admin)
+    for params in ({}, {"region": north.pk}):  # another region's id is not theirs to pick
+        body = client.get(reverse("worklist"), params).content.decode()
+        assert "Bob Brown" in body and "Wes West" not in body and "willow.court" not in body
+        assert "Yorkshire" not in body
+
+
+def test_filtering_by_region(client, admin_user, north, midlands, week):
+    client.force_login(admin_user)
+    body = client.get(reverse("worklist"), {"region": north.pk}).content.decode()
+    assert "Wes West" in body and "willow.court@nhs.net" in body and "Bob Brown" not in body
+    body = client.get(reverse("worklist"), {"region": midlands.pk}).content.decode()
+    assert "Bob Brown" in body and "Wes West" not in body
+    assert [r["email"] for r in worklist.rows(admin_user, north)] == ["wes.west@nhs.net"]
+
+
+def test_worklist_is_for_admins_only(client, manager, week):
+    assert client.get(reverse("worklist")).status_code == 302
+    assert client.get(reverse("worklist_csv")).status_code == 302
+    client.force_login(manager)
+    assert client.get(reverse("worklist")).status_code == 404
+    assert client.get(reverse("worklist_csv")).status_code == 404
+
+
+def test_the_admin_dashboard_and_menu_link_to_the_worklist(client, admin_user, manager):
+    client.force_login(admin_user)
+    body = client.get(reverse("dashboard")).content.decode()
+    assert body.count('href="/worklist/"') == 2  # the menu and the dashboard
+    assert 'href="/import-records/"' in body
+    client.force_login(manager)
+    assert 'href="/worklist/"' not in client.get(reverse("dashboard")).content.decode()
+
+
+def _homes_with_work(n: int, region):
+    for i in range(n):
+        home = CareHome.objects.create(ods_code=f"Q{i:04d}", name=f"Home {i}", region=region)
+        mailbox = SharedMailbox.objects.create(home=home, email=f"home{i}@nhs.net")
+        make_account(home, f"late{i}@nhs.net", days_ago=80 + i % 30, mailboxes=[mailbox])
+        make_account(home, f"gone{i}@nhs.net", days_ago=10, status="leaver")
+        SharedMailbox.objects.create(home=home, email=f"empty{i}@nhs.net")
+    run_check(TODAY)
+
+
+@pytest.mark.parametrize("homes", [2, 40])
+def test_worklist_costs_the_same_queries_for_any_number_of_homes(
+    client, admin_user, midlands, homes, django_assert_num_queries
+):
+    _homes_with_work(homes, midlands)
+    client.force_login(admin_user)
+    # session, user, whether they see every home, the region picked, people (count, page),
+    # mailboxes (count, page), the last run, the region choices, saving the session (3)
+    with django_assert_num_queries(13):
+        response = client.get(reverse("worklist"), {"region": midlands.pk})
+    assert response.status_code == 200
+    assert response.context["people"].paginator.count == 2 * homes
+
+
+def test_worklist_pages_people_and_mailboxes_apart(client, admin_user, midlands):
+    _homes_with_work(30, midlands)  # 60 people, 30 mailboxes
+    client.force_login(admin_user)
+    first = client.get(reverse("worklist"), {"region": midlands.pk})
+    assert len(first.context["people"].object_list) == views_page()
+    assert f"region={midlands.pk}&amp;page=2" in first.content.decode()
+    second = client.get(reverse("worklist"), {"region": midlands.pk, "page": 2})
+    assert len(second.context["people"].object_list) == 60 - views_page()
+    assert second.context["mailboxes"].number == 1
+
+
+def views_page() -> int:
+    from accounts.views import WORKLIST_PAGE
+
+    return WORKLIST_PAGE
+
+
+def test_worklist_download_opens_in_excel(client, admin_user, north, week):
+    StaffAccount.objects.filter(email="wes.west@nhs.net").update(display_name="=cmd|' /c calc'!A0")
+    client.force_login(admin_user)
+    response = client.get(reverse("worklist_csv"), {"region": north.pk})
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="worklist-as-of-{TODAY:%Y-%m-%d}.csv"'
+    )
+    text = b"".join(response.streaming_content).decode("utf-8")
+    assert text.startswith("\ufeffWhat to do,Name,Email address,Home,ODS code,State or risk,")
+    rows = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
+    assert [(r["Email address"], r["State or risk"]) for r in rows] == [
+        ("wes.west@nhs.net", "Inactive"),
+        ("willow.court@nhs.net", "Orphaned"),
+    ]
+    assert rows[0]["Name"] == "'=cmd|' /c calc'!A0"
+    assert rows[0]["Log in by"] == f"{TODAY - timedelta(days=10):%d/%m/%Y}"
+    assert "0333 200 1133" in rows[1]["Helpdesk call"] and "VN8P2" in rows[1]["Helpdesk call"]
