@@ -1,5 +1,5 @@
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.response import Response
 
 from accounts.rules import ODS_CODE_RE
@@ -69,3 +69,35 @@ class ByOdsCode(AsOfCursorPagination):
 
 class NewestFirst(AsOfCursorPagination):
     ordering = "-id"
+
+
+class WorklistPages(PageNumberPagination):
+    """Numbered pages for the worklist (its order, most pressing first, is no unique key),
+    with the as-of date of the last check beside them."""
+
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.as_of = view.last_check_as_of
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_paginated_response(self, data):
+        return Response(
+            {
+                "as_of": self.as_of.isoformat() if self.as_of else None,
+                "count": self.page.paginator.count,
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+                "results": data,
+            }
+        )
+
+    def get_paginated_response_schema(self, schema):
+        paged = super().get_paginated_response_schema(schema)
+        paged["properties"] = {
+            "as_of": {"type": "string", "format": "date", "nullable": True},
+            **paged["properties"],
+        }
+        return paged

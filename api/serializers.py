@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from accounts.models import CheckRun
 from accounts.rules import AccountState, MailboxRisk
+from accounts.todos import TODOS
 
 
 def _counts(name: str, keys) -> type[serializers.Serializer]:
@@ -162,3 +163,20 @@ class MailboxFilters(serializers.Serializer):
 class HomeFilters(serializers.Serializer):
     region = _region()
     worst_risk = serializers.ChoiceField(choices=MailboxRisk.choices, required=False)
+
+
+class WorklistRowSerializer(serializers.Serializer):
+    """One person an admin's homes must act on, as the worklist page lists them."""
+
+    todo = serializers.ChoiceField(choices=[(t, t) for t in TODOS])
+    what_to_do = serializers.CharField()
+    name = serializers.CharField()
+    email = serializers.CharField()
+    home = serializers.CharField()
+    ods_code = serializers.CharField()
+    state = serializers.CharField(help_text="The account's state in words.")
+    log_in_by = serializers.DateField(allow_null=True)
+    removal_requested_on = serializers.DateField(allow_null=True)
+    waiting_since = serializers.DateField(allow_null=True)
+    days_waiting = serializers.IntegerField(allow_null=True)
+    as_of = serializers.DateField(help_text=AS_OF_HELP)

@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/v1/accounts/", views.AccountList.as_view(), name="accounts"),
     path("api/v1/mailboxes/", views.MailboxList.as_view(), name="mailboxes"),
     path("api/v1/runs/", views.RunList.as_view(), name="runs"),
+    path("api/v1/worklist/", views.Worklist.as_view(), name="worklist"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
         "api/docs/",

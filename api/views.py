@@ -11,12 +11,12 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics
 from rest_framework.renderers import JSONRenderer
 
-from accounts import dashboard, exports, rules
+from accounts import dashboard, exports, rules, worklist
 from accounts.models import CheckRun
 from accounts.scoping import accounts_for, get_home_for_user, homes_for, mailboxes_for
 
 from . import figures, serializers
-from .pagination import AsOfCursorPagination, ByOdsCode, NewestFirst
+from .pagination import AsOfCursorPagination, ByOdsCode, NewestFirst, WorklistPages
 from .renderers import CsvRenderer
 
 JSON, CSV = "application/json", "text/csv"
@@ -232,3 +232,18 @@ class RunList(ListView):
                 row.update(dict.fromkeys(self.TOTALS))
             rows.append(row)
         return rows
+
+
+@listing(serializers.WorklistRowSerializer)
+class Worklist(ListView):
+    """Admins: the people their homes must act on (log in, reactivate, remove, chase), the
+    most pressing first: the worklist page's rows, by the same rule as the home cards."""
+
+    serializer_class = serializers.WorklistRowSerializer
+    pagination_class = WorklistPages
+    csv_columns = list(serializers.WorklistRowSerializer().fields)
+
+    def get_queryset(self):
+        if not self.request.user.is_admin:
+            raise exceptions.NotFound()
+        return worklist.rows(self.request.user)

@@ -116,6 +116,8 @@ MATRIX = {
         DENIED,
     ],
     "/api/v1/runs/": [DENIED, (404, None), (200, None), (200, None), DENIED, DENIED],
+    "/api/v1/worklist/": [DENIED, (404, None), (200, A), (200, AB), DENIED, DENIED],
+    "/api/v1/worklist/?format=csv": [DENIED, (404, None), (200, None), (200, None), DENIED, DENIED],
     "/api/v1/homes/?format=csv": [DENIED, (200, None), (200, None), (200, None), DENIED, DENIED],
     # Public, but a token that is sent must still be a good one.
     "/api/schema/": [(200, None)] * 4 + [DENIED] * 2,
@@ -432,6 +434,7 @@ def test_following_next_walks_every_row_once(many_homes, world):
         "/api/v1/accounts/",
         "/api/v1/mailboxes/",
         "/api/v1/runs/",
+        "/api/v1/worklist/",
         "/api/v1/accounts/?format=csv",
     ],
 )
@@ -726,5 +729,21 @@ def test_api_conforms_to_its_schema(served_schema):
         except Exception as failure:  # every operation is tried; all failures are reported
             failures[operation.label] = failure
     assert not failures, "\n\n".join(f"{label}: {error!r}" for label, error in failures.items())
-    assert len(sent) == 5, sent
+    assert len(sent) == 6, sent
     print(f"schemathesis: {len(sent)} operations, {sum(sent.values())} requests, 0 failures")
+
+
+def test_the_worklist_is_the_pages_worklist(world, client):
+    from accounts import worklist
+
+    national = world["users"]["national"]
+    body = get("/api/v1/worklist/", world["national"]).json()
+    expected = list(worklist.rows(national))
+    assert body["count"] == len(expected) == 3
+    assert [(r["email"], r["todo"]) for r in body["results"]] == [
+        (r["email"], r["todo"]) for r in expected
+    ]
+    ali = next(r for r in body["results"] if r["email"] == "ali.risky@nhs.net")
+    assert ali["log_in_by"] == (TODAY + timedelta(days=20)).isoformat()
+    assert body["as_of"] == TODAY.isoformat()
+    assert get("/api/v1/worklist/?page=99", world["national"]).status_code == 404

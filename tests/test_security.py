@@ -67,6 +67,7 @@ EXPECTED = {
     "api:accounts": [401, 200, 200, 200, 200, 200],
     "api:mailboxes": [401, 200, 200, 200, 200, 200],
     "api:runs": [401, 404, 200, 200, 200, 200],
+    "api:worklist": [401, 404, 200, 200, 200, 200],
     "api:schema": [200, 200, 200, 200, 200, 200],
     "api:docs": [200, 200, 200, 200, 200, 200],
     "api:tokens": [SIGN_IN, 200, 200, 200, 200, 200],
@@ -279,7 +280,7 @@ SIGN_IN_PAGES = {"login", "logout", "password_reset", "password_reset_done",
 # The read API answers 405 to every write; the token pages write only the visitor's own API
 # tokens, never a home's rows (tests/test_api.py covers both).
 API_READ_ONLY = {"api:homes", "api:home", "api:accounts", "api:mailboxes", "api:runs",
-                 "api:schema", "api:docs"}  # fmt: skip
+                 "api:worklist", "api:schema", "api:docs"}  # fmt: skip
 OWN_API_TOKENS = {"api:tokens", "api:token_revoke"}
 
 
