@@ -32,12 +32,11 @@ def homes_for(user):
 def get_home_for_user(user, ods_code: str) -> CareHome:
     """The home with this ODS code if the user may see it; 404 otherwise (never 403, so
     the existence of other homes is not revealed)."""
-    home = (
-        homes_for(user)
-        .select_related("region")
-        .filter(ods_code=normalise_ods_code(ods_code))
-        .first()
-    )
+    return _home_in(homes_for(user), ods_code)
+
+
+def _home_in(homes, ods_code: str) -> CareHome:
+    home = homes.select_related("region").filter(ods_code=normalise_ods_code(ods_code)).first()
     if home is None:
         raise Http404("No such care home.")
     return home
@@ -64,15 +63,7 @@ def writable_homes_for(user):
 
 def get_home_for_writer(user, ods_code: str) -> CareHome:
     """The home with this ODS code if the user may change it; 404 otherwise."""
-    home = (
-        writable_homes_for(user)
-        .select_related("region")
-        .filter(ods_code=normalise_ods_code(ods_code))
-        .first()
-    )
-    if home is None:
-        raise Http404("No such care home.")
-    return home
+    return _home_in(writable_homes_for(user), ods_code)
 
 
 def get_account_for_writer(user, ods_code: str, account_id: int) -> StaffAccount:
