@@ -6,7 +6,12 @@ from django.contrib.auth.backends import BaseBackend
 # What an admin for every region may do in /admin/ without being given it one by one: read
 # every record, and run and schedule the nightly check (the design's "runs and schedules").
 NATIONAL_ADMIN_APPS = ("accounts", "django_celery_beat")
-SCHEDULE_APP = "django_celery_beat"
+# Editing the schedule means changing when the tasks run: the times, never which task a
+# schedule runs or its arguments (a task such as import_file takes a user and a path).
+SCHEDULE_EDITS = {
+    "django_celery_beat.change_crontabschedule",
+    "django_celery_beat.change_intervalschedule",
+}
 
 
 def is_national_admin(user) -> bool:
@@ -24,7 +29,7 @@ class NationalAdminBackend(BaseBackend):
         app, _, codename = perm.partition(".")
         if app not in NATIONAL_ADMIN_APPS:
             return False
-        return codename.startswith("view_") or app == SCHEDULE_APP
+        return codename.startswith("view_") or perm in SCHEDULE_EDITS
 
     def has_module_perms(self, user_obj, app_label):
         return is_national_admin(user_obj) and app_label in NATIONAL_ADMIN_APPS

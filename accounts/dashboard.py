@@ -77,7 +77,7 @@ class HomeFilter:
         risk, region, state = (params.get(k, "") for k in ("risk", "region", "state"))
         return cls(
             risk=risk if risk in MailboxRisk.values else "",
-            region=region if region.isdigit() else "",
+            region=region if region.isascii() and region.isdigit() else "",
             state=state if state in AccountState.values else "",
             query=params.get("q", "").strip()[:100],
         )

@@ -67,7 +67,8 @@ class Rows:
 def region_for(user, value) -> Region | None:
     """The region a worklist is filtered by: one of the user's own, else none."""
     value = str(value or "")
-    return region_choices(user).filter(pk=int(value)).first() if value.isdigit() else None
+    valid = value.isascii() and value.isdigit()
+    return region_choices(user).filter(pk=int(value)).first() if valid else None
 
 
 def _homes(user, region: Region | None):

@@ -119,3 +119,12 @@ def test_an_edited_download_says_states_in_words(client, superuser, staff, tmp_p
     path.write_text(out.getvalue(), encoding="utf-8")
     assert run_import("accounts", path).error_lines() == []
     assert StaffAccount.objects.get(email="dee.dent@nhs.net").reported_status == status
+
+
+def test_a_defused_name_reads_back_as_it_was(db, rosewood, tmp_path):
+    from accounts.imports.specs import text_field
+
+    read = text_field(200)
+    assert read("'-Amy Adams") == "-Amy Adams"
+    assert read("'=SUM(A1)") == "=SUM(A1)"
+    assert read("'Tis Amy") == "'Tis Amy"  # an apostrophe of the name itself stays

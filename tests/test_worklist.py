@@ -162,3 +162,9 @@ def test_worklist_download_opens_in_excel(client, admin_user, north, week):
     assert rows[0]["Name"] == "'=cmd|' /c calc'!A0"
     assert rows[0]["Log in by"] == f"{TODAY - timedelta(days=10):%d/%m/%Y}"
     assert "0333 200 1133" in rows[1]["Helpdesk call"] and "VN8P2" in rows[1]["Helpdesk call"]
+
+
+@pytest.mark.parametrize("url", ["/worklist/", "/worklist.csv", "/dashboard/"])
+def test_a_region_that_is_no_number_is_ignored(client, admin_user, url):
+    client.force_login(admin_user)
+    assert client.get(f"{url}?region=%C2%B2").status_code == 200

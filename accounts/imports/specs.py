@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
+from ..exports import FORMULA_START
 from ..rules import (
     AccountState,
     ReportedStatus,
@@ -104,6 +105,9 @@ def plausible(parse: Callable[[str], object]) -> Callable[[str], object]:
 def text_field(max_length: int) -> Callable[[str], str | None]:
     def read(text: str) -> str | None:
         value = text.strip()
+        # Our downloads write '=x for a cell =x (so no spreadsheet runs it): read it back.
+        if value[:1] == "'" and value[1:2] and value[1] in FORMULA_START:
+            value = value[1:]
         if len(value) > max_length:
             raise ValueError(f"is {len(value)} characters long; the most allowed is {max_length}")
         return value or None

@@ -64,11 +64,20 @@ def _run(kind: str, path: Path, user, file_name: str, **options) -> ImportResult
     )
 
 
+def _stored(path: str) -> Path:
+    """A task's path must be an upload of ours: a task queued by hand (the schedule in the
+    admin) cannot import, or delete, any other file."""
+    stored = Path(path)
+    if stored.resolve().parent != settings.UPLOAD_DIR.resolve():
+        raise ValueError(f"{path!r} is not an upload")
+    return stored
+
+
 def check_upload(kind: str, path: str, user_id: int, file_name: str, ods: str | None = None) -> int:
     """The dry run of a whole upload, done once when it arrives (in the worker for a large
     file); its record is what the preview shows. Returns the record id."""
     user = User.objects.filter(pk=user_id).first()
-    return _run(kind, Path(path), user, file_name, dry_run=True, ods=ods).record_id
+    return _run(kind, _stored(path), user, file_name, dry_run=True, ods=ods).record_id
 
 
 def checked(token: str, user: User) -> ImportRecord | None:
@@ -168,7 +177,7 @@ def import_upload(
     """Import a stored upload for real, writing progress beside it; returns the record id,
     or None when the upload was handled already (a task delivered twice, or failed by the
     sweep for waiting too long)."""
-    path = Path(path)
+    path = _stored(path)
     token = path.stem
     user = User.objects.filter(pk=user_id).first()
     uploads = ImportRecord.objects.filter(token=token).exclude(outcome=ImportRecord.Outcome.DRY_RUN)
