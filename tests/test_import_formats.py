@@ -16,6 +16,7 @@ from openpyxl import Workbook
 from accounts.models import ImportRecord, SharedMailbox, StaffAccount, User
 from accounts.rules import LONDON
 from tests.conftest import PASSWORD, make_account
+from tests.test_imports import run
 
 # The CSV columns Microsoft documents for the downloads (Microsoft Graph, reportRoot:
 # getEmailActivityUserDetail and getOffice365ActiveUserDetail), in their order.
@@ -64,16 +65,6 @@ def active_users_row(upn, name, deleted="False", **last):
 
 def csv_text(header, rows) -> str:
     return "\n".join(",".join(row) for row in [header, *rows]) + "\n"
-
-
-def run(kind, path, *flags):
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        call_command(f"import_{kind}", str(path), *flags, stdout=out, stderr=err)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture
