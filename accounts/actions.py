@@ -141,12 +141,10 @@ def refusal(slug: str, account: StaffAccount, linkable_mailboxes: int) -> str | 
     return None
 
 
-def offers(account: StaffAccount, home_mailbox_ids) -> list[str]:
-    """The actions the home page offers for this account (its mailboxes are prefetched):
-    only those that can succeed, removal requests only for leavers not yet asked for (or
-    overdue)."""
-    linked = {m.pk for m in account.mailboxes.all()}
-    linkable = len(set(home_mailbox_ids) - linked)
+def offers(account: StaffAccount, linkable_mailboxes: int) -> list[str]:
+    """The actions the home page offers for this account: only those that can succeed,
+    removal requests only for leavers not yet asked for (or overdue). `linkable_mailboxes`
+    as for refusal()."""
     if account.state == AccountState.LEFT:
         wanted = (
             []
@@ -155,7 +153,7 @@ def offers(account: StaffAccount, home_mailbox_ids) -> list[str]:
         )
     else:
         wanted = ["seen-log-in", "left", "link"]
-    return [slug for slug in wanted if refusal(slug, account, linkable) is None]
+    return [slug for slug in wanted if refusal(slug, account, linkable_mailboxes) is None]
 
 
 def linkable_count(account: StaffAccount) -> int:

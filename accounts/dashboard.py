@@ -18,11 +18,12 @@ from django.db.models import (
     Value,
     When,
     Window,
+    prefetch_related_objects,
 )
 from django.db.models.functions import Coalesce, Lower, NullIf, RowNumber
 from django.utils.translation import ngettext
 
-from . import rules, todos
+from . import prepared, rules, todos
 from .models import (
     CareHome,
     CheckRun,
@@ -32,6 +33,7 @@ from .models import (
     SharedMailbox,
     StaffAccount,
     StateChange,
+    User,
 )
 from .rules import AccountState, MailboxRisk
 from .todos import TODOS
@@ -147,6 +149,7 @@ class HomeSummary:
     waiting: list = field(default_factory=list)
     chase_removal: list = field(default_factory=list)
     reactivate: list = field(default_factory=list)
+    accounts: int = 0  # every account of the home, checked or not
 
     @property
     def worst_risk(self):
@@ -176,14 +179,15 @@ class HomeSummary:
 
 
 def summaries(homes) -> list[HomeSummary]:
-    """Everything the manager's cards need, in five queries for any number of homes and
-    whatever their size."""
-    homes = list(
-        homes.prefetch_related(
-            Prefetch("mailboxes", queryset=SharedMailbox.objects.order_by("email"))
-        )
+    """Everything the manager's cards need, in four queries for any number of homes (a
+    queryset or a list of homes already read) and whatever their size."""
+    homes = list(homes)
+    prefetch_related_objects(
+        homes, Prefetch("mailboxes", queryset=SharedMailbox.objects.order_by("email"))
     )
     by_id = {h.pk: HomeSummary(home=h, mailboxes=list(h.mailboxes.all())) for h in homes}
+    if not by_id:
+        return []
     counts = defaultdict(dict)
     for home_id, state, n in (
         StaffAccount.objects.filter(home__in=by_id)
@@ -192,29 +196,69 @@ def summaries(homes) -> list[HomeSummary]:
         .order_by()
     ):
         counts[home_id][state] = n
-    attention = (
-        StaffAccount.objects.filter(home__in=by_id)
-        .filter(todos.attention())
-        .annotate(todo=todos.todo())
-    )
-    for home_id, todo, n in attention.values_list("home_id", "todo").annotate(n=Count("id")):
-        by_id[home_id].totals[todo] = n
-    first = attention.annotate(
-        place=Window(
-            RowNumber(),
-            partition_by=[F("home_id"), F("todo")],
-            order_by=[F("disable_date").asc(nulls_last=True), F("email").asc()],
-        )
-    ).filter(place__lte=TODO_SHOWN)
-    for account in first.select_related("removal_requested_by").order_by(
-        F("disable_date").asc(nulls_last=True), "email"
-    ):
-        summary = by_id[account.home_id]
-        account.home = summary.home
-        getattr(summary, account.todo).append(account)
+    people = prepared.run(_first_todos, list(by_id), *todos.depends_on())
+    for (
+        pk,
+        home_id,
+        email,
+        name,
+        state,
+        disable,
+        asked,
+        by_id_,
+        by_name,
+        by_email,
+        todo,
+        n,
+    ) in people:
+        summary = by_id[home_id]
+        account = StaffAccount(
+            id=pk, home=summary.home, email=email, display_name=name, state=state,
+            disable_date=disable, removal_requested_on=asked,
+        )  # fmt: skip
+        if by_id_ is not None:
+            account.removal_requested_by = User(id=by_id_, full_name=by_name, email=by_email)
+        getattr(summary, todo).append(account)
+        summary.totals[todo] = n
     for home_id, summary in by_id.items():
         summary.counts = {s.value: counts[home_id].get(s.value, 0) for s in AccountState}
+        summary.accounts = sum(counts[home_id].values())
     return sorted(by_id.values(), key=lambda s: (s.home.risk_rank, s.home.ods_code))
+
+
+def _first_todos(home_ids, *_depends_on):
+    """The first TODO_SHOWN people of each to-do of each home, with each to-do's total
+    (prepared: compiled once for each number of homes and each todos.depends_on())."""
+    by_todo = [F("home_id"), F("todo")]
+    return (
+        StaffAccount.objects.filter(home__in=home_ids)
+        .filter(todos.attention())
+        .annotate(todo=todos.todo())
+        .annotate(
+            place=Window(
+                RowNumber(),
+                partition_by=by_todo,
+                order_by=[F("disable_date").asc(nulls_last=True), F("email").asc()],
+            ),
+            total=Window(Count("id"), partition_by=by_todo),
+        )
+        .filter(place__lte=TODO_SHOWN)
+        .order_by(F("disable_date").asc(nulls_last=True), "email")
+        .values_list(
+            "id",
+            "home_id",
+            "email",
+            "display_name",
+            "state",
+            "disable_date",
+            "removal_requested_on",
+            "removal_requested_by_id",
+            "removal_requested_by__full_name",
+            "removal_requested_by__email",
+            "todo",
+            "total",
+        )  # fmt: skip
+    )
 
 
 # Staff listed per page on the home page: a page costs the same whatever a home's size.
@@ -223,58 +267,75 @@ HOME_PAGE_ACCOUNTS = 50
 LINKED_SHOWN = 10
 
 
-def home_accounts(home, sort: str, page_number) -> Page:
+def home_accounts(home, sort: str, page_number, total: int | None = None) -> Page:
     """One page of a home's accounts in the order of SORTS[sort], each with its figures as
-    of the date its state was judged."""
+    of the date its state was judged and its shared mailboxes (`mailbox_list`, by email).
+    total: how many accounts the home has, when already counted (HomeSummary.accounts), so
+    the page need not count them again."""
     accounts = (
         StaffAccount.objects.filter(home=home)
         .select_related("removal_requested_by")
-        .prefetch_related(Prefetch("mailboxes", queryset=SharedMailbox.objects.order_by("email")))
         .order_by(*SORTS[sort][1], "id")
     )
-    page = Paginator(accounts, HOME_PAGE_ACCOUNTS).get_page(page_number)
+    paginator = Paginator(accounts, HOME_PAGE_ACCOUNTS)
+    if total is not None:
+        paginator.count = total  # a cached property: set, it is not counted again
+    page = paginator.get_page(page_number)
     page.object_list = list(page.object_list)
+    by_id = {account.pk: account for account in page.object_list}
     for account in page.object_list:
         account.home = home
+        account.mailbox_list = []
         account.days = account.days_inactive
         account.days_left = (
             (account.disable_date - home.checked_as_of).days
             if account.disable_date and home.checked_as_of
             else None
         )
+    links = MailboxLink.objects.filter(account_id__in=by_id).order_by("mailbox__email")
+    for account_id, mailbox_id, email in links.values_list(
+        "account_id", "mailbox_id", "mailbox__email"
+    ):
+        by_id[account_id].mailbox_list.append(SharedMailbox(id=mailbox_id, email=email))
     return page
 
 
 def name_linked(mailboxes, limit: int = LINKED_SHOWN) -> None:
     """Each mailbox's first linked people (`linked`) and how many more (`linked_more`), in
-    three queries. The first people of each mailbox are read from the (mailbox, account)
-    index with a LIMIT each, so a mailbox with thousands of links costs no more."""
+    one query. The first people of each mailbox are read from the (mailbox, account) index
+    with a LIMIT each, so a mailbox with thousands of links costs no more."""
     by_id = {m.pk: m for m in mailboxes}
     for mailbox in mailboxes:
         mailbox.linked, mailbox.linked_more = [], 0
     if not by_id:
         return
-    first = " UNION ALL ".join(
-        "SELECT * FROM (SELECT mailbox_id, account_id FROM accounts_mailboxlink"
-        " WHERE mailbox_id = %s ORDER BY account_id LIMIT %s) first_links"
-        for _ in by_id
+    # The LIMIT inside, before the join: joined first, a large home's links were merged
+    # with a scan of every account up to theirs.
+    first = (
+        "SELECT * FROM (SELECT l.mailbox_id, a.id, a.email, a.display_name, a.state, 0"
+        " FROM (SELECT mailbox_id, account_id FROM accounts_mailboxlink WHERE mailbox_id = %s"
+        " ORDER BY account_id LIMIT %s) l JOIN accounts_staffaccount a ON a.id = l.account_id"
+        ") first_links"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(first, [value for pk in by_id for value in (pk, limit)])
-        pairs = cursor.fetchall()
-    accounts = StaffAccount.objects.in_bulk([account_id for _, account_id in pairs])
-    for mailbox_id, account_id in pairs:
-        by_id[mailbox_id].linked.append(accounts[account_id])
     totals = (
-        MailboxLink.objects.filter(mailbox_id__in=by_id)
-        .values_list("mailbox_id")
-        .annotate(n=Count("id"))
-        .order_by()
+        "SELECT mailbox_id, NULL, NULL, NULL, NULL, COUNT(*) FROM accounts_mailboxlink"
+        f" WHERE mailbox_id IN ({', '.join(['%s'] * len(by_id))}) GROUP BY mailbox_id"
     )
-    for mailbox_id, n in totals:
+    params = [value for pk in by_id for value in (pk, limit)] + list(by_id)
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join([first] * len(by_id) + [totals]), params)
+        found = cursor.fetchall()
+    for mailbox_id, account_id, email, display_name, state, n in found:
         mailbox = by_id[mailbox_id]
+        if account_id is None:
+            mailbox.linked_more = n
+        else:
+            mailbox.linked.append(
+                StaffAccount(id=account_id, email=email, display_name=display_name, state=state)
+            )
+    for mailbox in mailboxes:
         mailbox.linked.sort(key=lambda a: (a.display_name or a.email).lower())
-        mailbox.linked_more = n - len(mailbox.linked)
+        mailbox.linked_more -= len(mailbox.linked)
 
 
 def risk_totals(homes, every_home: bool = False) -> dict:
@@ -314,7 +375,7 @@ def home_history(home, mailboxes, limit: int = 50) -> list:
     """The recorded changes of a home's accounts and mailboxes, newest first: the newest of
     each, merged. The accounts are named by a subquery (a home may hold thousands) and the
     mailboxes by their ids, so each query can use its index and stop at the limit."""
-    changes = StateChange.objects.select_related("run", "account", "mailbox")
+    changes = StateChange.objects.all()
     if connection.vendor == "postgresql":
         # As an array, so the planner probes the account index whatever the home's size:
         # as "IN (subquery)" it hashed a large home's accounts and scanned every change
@@ -330,10 +391,15 @@ def home_history(home, mailboxes, limit: int = 50) -> list:
         by_accounts = changes.filter(
             account_id__in=StaffAccount.objects.filter(home=home).values("id")
         )
-    found = [
-        *by_accounts.order_by("-run_id", "id")[:limit],
-        *changes.filter(mailbox_id__in=[m.pk for m in mailboxes]).order_by("-run_id", "id")[:limit],
+    by_mailboxes = changes.filter(mailbox_id__in=[m.pk for m in mailboxes])
+    # The newest ids of each first, then those changes with their runs, accounts and
+    # mailboxes: joined before the limit, a large home joined every change it ever had.
+    newest = [
+        pk
+        for found in (by_accounts, by_mailboxes)
+        for pk in found.order_by("-run_id", "id").values_list("pk", flat=True)[:limit]
     ]
+    found = StateChange.objects.filter(pk__in=newest).select_related("run", "account", "mailbox")
     return sorted(found, key=lambda change: (-change.run_id, change.id))[:limit]
 
 

@@ -5,7 +5,18 @@ these two expressions."""
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Case, CharField, DateField, ExpressionWrapper, F, Q, Value, When
+from django.db.models import (
+    Case,
+    CharField,
+    DateField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 
 from . import rules
@@ -21,12 +32,22 @@ def attention() -> Q:
         Q(state__in=[AccountState.AT_RISK, AccountState.INACTIVE], removal_requested_on=None)
         | (Q(state=AccountState.LEFT) & ~Q(reported_status=rules.ReportedStatus.DELETED))
         | Q(
-            state=AccountState.DISABLED,
-            pk__in=MailboxLink.objects.filter(mailbox__risk__in=rules.NEEDS_HELPDESK).values(
-                "account_id"
+            # Correlated, so a home's page probes its own disabled accounts' links instead
+            # of hashing every link of every risky mailbox in the country.
+            Exists(
+                MailboxLink.objects.filter(
+                    account_id=OuterRef("pk"), mailbox__risk__in=rules.NEEDS_HELPDESK
+                )
             ),
+            state=AccountState.DISABLED,
         )
     )
+
+
+def depends_on() -> tuple:
+    """Every value the two expressions read besides the rows: a query compiled from them
+    once (prepared.run) is compiled anew when one changes."""
+    return rules.london_today(), settings.REMOVAL_CHASE_DAYS, tuple(rules.NEEDS_HELPDESK)
 
 
 def judged_on():

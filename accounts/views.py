@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from carehome_portal.celery import app as celery_app
 
-from . import actions, dashboard, downloads, worklist
+from . import actions, dashboard, downloads, staffrows, worklist
 from .models import AuditEntry
 from .rules import AccountState, MailboxRisk
 from .scoping import admin_only, get_account_for_writer, get_home_for_user, homes_for
@@ -90,14 +90,12 @@ def dashboard_csv(request):
 @login_required
 def home_detail(request, ods_code):
     home = get_home_for_user(request.user, ods_code)
-    summary = dashboard.summaries(homes_for(request.user).filter(pk=home.pk))[0]
+    summary = dashboard.summaries([home])[0]
     sort = request.GET.get("sort", "")
     sort = sort if sort in dashboard.SORTS else "disable"
-    page = dashboard.home_accounts(home, sort, request.GET.get("page"))
+    page = dashboard.home_accounts(home, sort, request.GET.get("page"), summary.accounts)
     dashboard.name_linked(summary.mailboxes)
     mailbox_ids = [m.pk for m in summary.mailboxes]
-    for account in page.object_list:
-        account.offers = actions.offers(account, mailbox_ids)
     context = {
         "home": home,
         "summary": summary,
@@ -105,6 +103,7 @@ def home_detail(request, ods_code):
         "page_links": page.paginator.get_elided_page_range(page.number, on_each_side=2),
         "ellipsis": page.paginator.ELLIPSIS,
         "accounts": page.object_list,
+        "rows": staffrows.rows(page.object_list, home, mailbox_ids),
         "sort": sort,
         "sort_choices": [(key, label) for key, (label, _) in dashboard.SORTS.items()],
         "as_of": home.checked_as_of,

@@ -126,11 +126,11 @@ class HomeDetail(ApiView, generics.RetrieveAPIView):
         if not rules.is_valid_ods_code(ods_code):
             raise exceptions.NotFound("No such care home.")
         home = get_home_for_user(self.request.user, ods_code)
-        summary = dashboard.summaries(homes_for(self.request.user).filter(pk=home.pk))[0]
+        summary = dashboard.summaries([home])[0]
         dashboard.name_linked(summary.mailboxes)
-        first = dashboard.home_accounts(home, "disable", 1)
+        first = dashboard.home_accounts(home, "disable", 1, summary.accounts)
         for account in first.object_list:
-            account.mailbox_emails = [mailbox.email for mailbox in account.mailboxes.all()]
+            account.mailbox_emails = [mailbox.email for mailbox in account.mailbox_list]
         home.counts = summary.counts
         home.mailbox_list = summary.mailboxes
         home.account_list = first.object_list

@@ -1,13 +1,18 @@
 """A home's page costs the same whatever the home's size (issue 13, item 10)."""
 
 import re
+from datetime import timedelta
 
 import pytest
+from django.db.models import Q
+from django.test import override_settings
 
+from accounts import dashboard, prepared, todos
 from accounts.checks import run_check
 from accounts.dashboard import HOME_PAGE_ACCOUNTS, LINKED_SHOWN
 from accounts.imports.bulk import load
-from accounts.models import MailboxLink, StaffAccount
+from accounts.models import MailboxLink, SharedMailbox, StaffAccount
+from accounts.todos import TODOS
 from tests.conftest import TODAY, make_account
 
 
@@ -82,3 +87,50 @@ def test_a_mailbox_with_nobody_linked_says_so(client, manager, rosewood, rosewoo
     assert not MailboxLink.objects.exists() and StaffAccount.objects.count() == 1
     client.force_login(manager)
     assert "Nobody is linked to it." in client.get("/homes/VM4Q7/").content.decode()
+
+
+@pytest.fixture
+def every_todo(rosewood, rosewood_mailbox, willow):
+    """Each home with someone on every to-do."""
+    for home, box in ((rosewood, rosewood_mailbox), (willow, None)):
+        code = home.ods_code.lower()
+        box = box or SharedMailbox.objects.create(home=home, email=f"{code}.office@nhs.net")
+        make_account(home, f"{code}.soon@nhs.net", days_ago=70, mailboxes=[box])
+        nobody = SharedMailbox.objects.create(home=home, email=f"{code}.night@nhs.net")
+        make_account(
+            home, f"{code}.off@nhs.net", days_ago=200, status="disabled", mailboxes=[nobody]
+        )
+        make_account(home, f"{code}.leaver@nhs.net", days_ago=5, left_on=TODAY)
+        for email, asked in ((f"{code}.asked@nhs.net", 10), (f"{code}.chase@nhs.net", 20)):
+            make_account(home, email, days_ago=5, left_on=TODAY)
+            StaffAccount.objects.filter(email=email).update(
+                removal_requested_on=TODAY - timedelta(days=asked)
+            )
+    run_check(TODAY)
+
+
+def test_the_prepared_to_do_query_gives_what_the_orm_gives(every_todo, rosewood, willow):
+    for homes in ([rosewood], [willow], [rosewood, willow], [willow, rosewood]):
+        ids = [home.pk for home in homes]
+        expected = list(dashboard._first_todos(ids))  # the ORM's own evaluation
+        assert {row[-2] for row in expected} == set(TODOS)
+        assert prepared.run(dashboard._first_todos, ids, *todos.depends_on()) == expected
+
+
+def test_a_change_of_setting_compiles_the_to_do_query_anew(every_todo, rosewood):
+    def waiting_and_chased():
+        summary = dashboard.summaries([rosewood])[0]
+        return [a.email for a in summary.waiting], [a.email for a in summary.chase_removal]
+
+    assert waiting_and_chased() == (["vm4q7.asked@nhs.net"], ["vm4q7.chase@nhs.net"])
+    with override_settings(REMOVAL_CHASE_DAYS=7):
+        assert waiting_and_chased() == ([], ["vm4q7.asked@nhs.net", "vm4q7.chase@nhs.net"])
+
+
+@pytest.mark.django_db
+def test_a_query_that_names_an_id_twice_is_not_reused():
+    def twice(ids):
+        return StaffAccount.objects.filter(Q(home__in=ids) | Q(pk__in=ids)).values_list("pk")
+
+    with pytest.raises(ValueError, match="each id must be one parameter"):
+        prepared.run(twice, [1])

@@ -1,7 +1,9 @@
+import html
 import re
+from functools import cache
 
 from django import template
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from accounts import dashboard, rules
@@ -14,6 +16,7 @@ def _tag(css: str, label: str):
 
 
 @register.simple_tag
+@cache  # one of a handful of risks: the same markup every time
 def risk_tag(risk):
     if not risk:
         return _tag("nhsuk-tag--grey", "Not checked yet")
@@ -21,6 +24,7 @@ def risk_tag(risk):
 
 
 @register.simple_tag
+@cache
 def state_tag(state):
     if not state:
         return _tag("nhsuk-tag--grey", "Not checked yet")
@@ -63,8 +67,10 @@ def change_words(change):
 def email_breaks(value):
     """An email address that may wrap before each dot and after the @ (a <wbr>, which copying
     leaves out), so a narrow screen breaks it into readable parts, not letter by letter."""
-    parts = re.split(r"(?=\.)|(?<=@)", value or "")
-    return format_html_join(SafeString("<wbr>"), "{}", ((part,) for part in parts))
+    return SafeString("<wbr>".join(html.escape(part) for part in _BREAKS.split(value or "")))
+
+
+_BREAKS = re.compile(r"(?=\.)|(?<=@)")
 
 
 @register.filter
