@@ -399,8 +399,25 @@ def home_history(home, mailboxes, limit: int = 50) -> list:
         for found in (by_accounts, by_mailboxes)
         for pk in found.order_by("-run_id", "id").values_list("pk", flat=True)[:limit]
     ]
-    found = StateChange.objects.filter(pk__in=newest).select_related("run", "account", "mailbox")
-    return sorted(found, key=lambda change: (-change.run_id, change.id))[:limit]
+    found = StateChange.objects.filter(pk__in=newest).select_related("account", "mailbox")
+    found = sorted(found, key=lambda change: (-change.run_id, change.id))[:limit]
+    for change in found:
+        who = change.account.display_name or change.account.email if change.account else None
+        change.line = (
+            f"{short_date(change.as_of)}: {who or change.mailbox.email} {change_words(change)}."
+        )
+    return found
+
+
+def change_words(change) -> str:
+    """A recorded change (StateChange) as the end of a sentence: an account's values are
+    states, a mailbox's are risks, and both use the code "at_risk"."""
+    label = rules.state_label if change.account_id else rules.risk_label
+    if change.from_value:
+        return (
+            f"changed from {label(change.from_value).lower()} to {label(change.to_value).lower()}"
+        )
+    return f"was checked for the first time: {label(change.to_value).lower()}"
 
 
 # Fewer checks than this make no trend: the home page says it in a sentence instead.
@@ -409,6 +426,11 @@ CHART_MIN_CHECKS = 7
 
 def _on(day: date) -> str:
     return f"{day:%-d %B %Y}"
+
+
+def short_date(day: date) -> str:
+    """As the templates' `date:"j M Y"`: 3 Mar 2026."""
+    return f"{day.day} {day:%b %Y}"
 
 
 @dataclass

@@ -52,18 +52,6 @@ def state_label(state):
 
 
 @register.filter
-def change_words(change):
-    """A recorded change (StateChange) as the end of a sentence: an account's values are
-    states, a mailbox's are risks, and both use the code "at_risk"."""
-    label = rules.state_label if change.account_id else rules.risk_label
-    if change.from_value:
-        return (
-            f"changed from {label(change.from_value).lower()} to {label(change.to_value).lower()}"
-        )
-    return f"was checked for the first time: {label(change.to_value).lower()}"
-
-
-@register.filter
 def email_breaks(value):
     """An email address that may wrap before each dot and after the @ (a <wbr>, which copying
     leaves out), so a narrow screen breaks it into readable parts, not letter by letter."""
