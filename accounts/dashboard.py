@@ -226,14 +226,15 @@ def summaries(homes) -> list[HomeSummary]:
     return sorted(by_id.values(), key=lambda s: (s.home.risk_rank, s.home.ods_code))
 
 
-def _first_todos(home_ids, *_depends_on):
+def _first_todos(home_ids, today=None, *_depends_on):
     """The first TODO_SHOWN people of each to-do of each home, with each to-do's total
-    (prepared: compiled once for each number of homes and each todos.depends_on())."""
+    (prepared: compiled once for each number of homes and each todos.depends_on(), whose
+    date is the one compiled in, so the two cannot disagree across midnight)."""
     by_todo = [F("home_id"), F("todo")]
     return (
         StaffAccount.objects.filter(home__in=home_ids)
         .filter(todos.attention())
-        .annotate(todo=todos.todo())
+        .annotate(todo=todos.todo(today))
         .annotate(
             place=Window(
                 RowNumber(),
@@ -302,13 +303,37 @@ def home_accounts(home, sort: str, page_number, total: int | None = None) -> Pag
 
 def name_linked(mailboxes, limit: int = LINKED_SHOWN) -> None:
     """Each mailbox's first linked people (`linked`) and how many more (`linked_more`), in
-    one query. The first people of each mailbox are read from the (mailbox, account) index
-    with a LIMIT each, so a mailbox with thousands of links costs no more."""
+    one query (for up to 400 mailboxes). The first people of each mailbox are read from the
+    (mailbox, account) index with a LIMIT each, so a mailbox with thousands of links costs
+    no more."""
     by_id = {m.pk: m for m in mailboxes}
     for mailbox in mailboxes:
         mailbox.linked, mailbox.linked_more = [], 0
     if not by_id:
         return
+    ids = list(by_id)
+    for start in range(0, len(ids), _MAILBOXES_PER_QUERY):
+        chunk = ids[start : start + _MAILBOXES_PER_QUERY]
+        for mailbox_id, account_id, email, display_name, state, n in _linked(chunk, limit):
+            mailbox = by_id[mailbox_id]
+            if account_id is None:
+                mailbox.linked_more = n
+            else:
+                mailbox.linked.append(
+                    StaffAccount(id=account_id, email=email, display_name=display_name, state=state)
+                )
+    for mailbox in mailboxes:
+        mailbox.linked.sort(key=lambda a: (a.display_name or a.email).lower())
+        mailbox.linked_more -= len(mailbox.linked)
+
+
+# SQLite takes at most 500 terms in one compound SELECT: one per mailbox, one for totals.
+_MAILBOXES_PER_QUERY = 400
+
+
+def _linked(mailbox_ids, limit: int) -> list[tuple]:
+    """(mailbox, account, email, name, state, 0) for each mailbox's first `limit` links,
+    and (mailbox, None, None, None, None, links) for each mailbox's total."""
     # The LIMIT inside, before the join: joined first, a large home's links were merged
     # with a scan of every account up to theirs.
     first = (
@@ -319,23 +344,12 @@ def name_linked(mailboxes, limit: int = LINKED_SHOWN) -> None:
     )
     totals = (
         "SELECT mailbox_id, NULL, NULL, NULL, NULL, COUNT(*) FROM accounts_mailboxlink"
-        f" WHERE mailbox_id IN ({', '.join(['%s'] * len(by_id))}) GROUP BY mailbox_id"
+        f" WHERE mailbox_id IN ({', '.join(['%s'] * len(mailbox_ids))}) GROUP BY mailbox_id"
     )
-    params = [value for pk in by_id for value in (pk, limit)] + list(by_id)
+    params = [value for pk in mailbox_ids for value in (pk, limit)] + list(mailbox_ids)
     with connection.cursor() as cursor:
-        cursor.execute(" UNION ALL ".join([first] * len(by_id) + [totals]), params)
-        found = cursor.fetchall()
-    for mailbox_id, account_id, email, display_name, state, n in found:
-        mailbox = by_id[mailbox_id]
-        if account_id is None:
-            mailbox.linked_more = n
-        else:
-            mailbox.linked.append(
-                StaffAccount(id=account_id, email=email, display_name=display_name, state=state)
-            )
-    for mailbox in mailboxes:
-        mailbox.linked.sort(key=lambda a: (a.display_name or a.email).lower())
-        mailbox.linked_more -= len(mailbox.linked)
+        cursor.execute(" UNION ALL ".join([first] * len(mailbox_ids) + [totals]), params)
+        return cursor.fetchall()
 
 
 def risk_totals(homes, every_home: bool = False) -> dict:

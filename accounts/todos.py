@@ -50,21 +50,22 @@ def depends_on() -> tuple:
     return rules.london_today(), settings.REMOVAL_CHASE_DAYS, tuple(rules.NEEDS_HELPDESK)
 
 
-def judged_on():
-    """The date an account's home was last judged (today before any check)."""
-    return Coalesce(F("home__checked_as_of"), Value(rules.london_today()))
+def judged_on(today=None):
+    """The date an account's home was last judged (`today`, by default London's, before
+    any check)."""
+    return Coalesce(F("home__checked_as_of"), Value(today or rules.london_today()))
 
 
-def todo() -> Case:
+def todo(today=None) -> Case:
     """Which to-do an account of attention() is on (StaffAccount.removal_overdue is the same
-    rule for one account)."""
+    rule for one account); `today` as for judged_on()."""
     return Case(
         When(state=AccountState.DISABLED, then=Value("reactivate")),
         When(~Q(state=AccountState.LEFT), then=Value("to_chase")),
         When(removal_requested_on=None, then=Value("leavers")),
         When(
             removal_requested_on__lte=ExpressionWrapper(
-                judged_on() - timedelta(days=settings.REMOVAL_CHASE_DAYS),
+                judged_on(today) - timedelta(days=settings.REMOVAL_CHASE_DAYS),
                 output_field=DateField(),
             ),
             then=Value("chase_removal"),

@@ -7,7 +7,7 @@ import pytest
 from django.db.models import Q
 from django.test import override_settings
 
-from accounts import dashboard, prepared, todos
+from accounts import dashboard, prepared, rules, todos
 from accounts.checks import run_check
 from accounts.dashboard import HOME_PAGE_ACCOUNTS, LINKED_SHOWN
 from accounts.imports.bulk import load
@@ -134,3 +134,33 @@ def test_a_query_that_names_an_id_twice_is_not_reused():
 
     with pytest.raises(ValueError, match="each id must be one parameter"):
         prepared.run(twice, [1])
+
+
+def test_a_home_with_hundreds_of_shared_mailboxes_names_their_people(client, manager, rosewood):
+    """SQLite takes at most 500 terms in one compound SELECT: the linked people are read
+    400 mailboxes at a time."""
+    boxes = SharedMailbox.objects.bulk_create(
+        SharedMailbox(home=rosewood, email=f"m{n:03d}@nhs.net") for n in range(501)
+    )
+    make_account(rosewood, "first@nhs.net", days_ago=1, mailboxes=[boxes[0], boxes[-1]])
+    client.force_login(manager)
+    body = client.get("/homes/VM4Q7/").content.decode()
+    assert body.count("People linked to it: First (") == 2
+    assert body.count("Nobody is linked to it.") == 499
+
+
+def test_the_to_do_query_is_compiled_for_the_date_it_is_kept_under(rosewood, monkeypatch):
+    """Midnight passing between the key and the compile must not keep tomorrow's SQL under
+    today's key: a removal asked for 13 days ago (home never checked) is waiting today and
+    to be chased tomorrow."""
+    asked = make_account(rosewood, "asked@nhs.net", days_ago=5, left_on=TODAY)
+    StaffAccount.objects.filter(pk=asked.pk).update(
+        state="left", removal_requested_on=TODAY - timedelta(days=13)
+    )
+    prepared._compiled.cache_clear()
+    days = iter([TODAY])  # the key reads today; every later read is tomorrow
+    monkeypatch.setattr(rules, "london_today", lambda: next(days, TODAY + timedelta(days=1)))
+    with override_settings(REMOVAL_CHASE_DAYS=14):
+        summary = dashboard.summaries([rosewood])[0]
+    assert [a.email for a in summary.waiting] == ["asked@nhs.net"]
+    assert summary.chase_removal == []
