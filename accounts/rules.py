@@ -69,11 +69,16 @@ RISK_MEANING = {
 
 
 def state_label(value: str | None) -> str:
-    return AccountState(value).label if value in AccountState.values else "Not checked yet"
+    return _STATE_LABELS.get(value, "Not checked yet")
 
 
 def risk_label(value: str | None) -> str:
-    return MailboxRisk(value).label if value in MailboxRisk.values else "Not checked yet"
+    return _RISK_LABELS.get(value, "Not checked yet")
+
+
+# Looked up per row on busy pages: a dict, not the choices list built anew on each call.
+_STATE_LABELS = dict(AccountState.choices)
+_RISK_LABELS = dict(MailboxRisk.choices)
 
 
 # A linked account keeps its shared mailbox open while it is in one of these states.

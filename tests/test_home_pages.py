@@ -6,12 +6,14 @@ from datetime import timedelta
 import pytest
 from django.db.models import Q
 from django.test import override_settings
+from django.urls import resolve
 
 from accounts import dashboard, prepared, rules, todos
 from accounts.checks import run_check
 from accounts.dashboard import HOME_PAGE_ACCOUNTS, LINKED_SHOWN
 from accounts.imports.bulk import load
 from accounts.models import MailboxLink, SharedMailbox, StaffAccount
+from accounts.staffrows import ACTION_WORDS
 from accounts.todos import TODOS
 from tests.conftest import TODAY, make_account
 
@@ -164,3 +166,21 @@ def test_the_to_do_query_is_compiled_for_the_date_it_is_kept_under(rosewood, mon
         summary = dashboard.summaries([rosewood])[0]
     assert [a.email for a in summary.waiting] == ["asked@nhs.net"]
     assert summary.chase_removal == []
+
+
+def test_every_action_link_opens_that_persons_action(client, manager, rosewood, rosewood_mailbox):
+    """The links are built from one reverse() per action (staffrows._action_url)."""
+    fill(rosewood, rosewood_mailbox, 30)
+    StaffAccount.objects.filter(email="p0003@nhs.net").update(state="left")
+    client.force_login(manager)
+    body = client.get("/homes/VM4Q7/").content.decode()
+    hrefs = set(re.findall(r'href="(/homes/VM4Q7/accounts/[^"]+)"', body))
+    ids = dict(StaffAccount.objects.values_list("pk", "email"))
+    seen = set()
+    for href in hrefs:
+        match = resolve(href)
+        assert match.url_name == "account_action" and match.kwargs["ods_code"] == "VM4Q7"
+        assert match.kwargs["pk"] in ids and match.kwargs["action"] in ACTION_WORDS
+        seen.add((ids[match.kwargs["pk"]], match.kwargs["action"]))
+    assert ("p0003@nhs.net", "removal-requested") in seen
+    assert {("p0004@nhs.net", slug) for slug in ("seen-log-in", "left")} <= seen
