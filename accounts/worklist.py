@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.conf import settings
-from django.db.models import Case, F, IntegerField, QuerySet, Value, When
+from django.db import connection
+from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When
 
 from . import rules, todos
 from .dashboard import region_choices
@@ -26,10 +27,6 @@ TODO_WORDS = {
     "leavers": "Ask the helpdesk to remove them",
     "waiting": "Removal asked for: waiting for NHSmail",
 }
-_TODO_PLACE = Case(
-    *(When(todo=name, then=Value(place)) for place, name in enumerate(TODO_WORDS)),
-    output_field=IntegerField(),
-)
 _RISK_PLACE = Case(
     *(When(risk=risk, then=Value(place)) for place, risk in enumerate(rules.RISK_ORDER)),
     output_field=IntegerField(),
@@ -95,21 +92,140 @@ def _person(row: dict) -> dict:
     }
 
 
-def rows(user, region: Region | None = None) -> Rows:
+# Within a to-do, people come by log-in date first: a page is found by counting each
+# to-do's people per date, then read from the dates it covers.
+_ORDER = (F("disable_date").asc(nulls_last=True), F("removal_requested_on").asc(nulls_last=True),
+          "home__ods_code", "email")  # fmt: skip
+
+
+def _accounts(user, region: Region | None) -> QuerySet:
+    homes = _homes(user, region)
+    # Every home (a national admin, no region): nothing to restrict, and no join to pay.
+    return (
+        StaffAccount.objects.filter(home__in=homes)
+        if homes.query.has_filters()
+        else (StaffAccount.objects.all())
+    )
+
+
+def _by_todo(user, region: Region | None) -> dict[str, QuerySet]:
+    """Each to-do's people, in TODO_WORDS order: one arm of todos.attention() each (a
+    partial index holds each arm), told apart by todos.todo() where an arm holds several."""
+    accounts = _accounts(user, region)
+    found = {}
+    for todo_names, arm in todos.arms().items():
+        for name in todo_names:
+            in_arm = accounts.filter(arm)
+            found[name] = (
+                in_arm.annotate(todo=todos.todo()).filter(todo=name)
+                if len(todo_names) > 1
+                else in_arm.annotate(todo=Value(name))
+            )
+    return {name: found[name] for name in TODO_WORDS}
+
+
+class People:
+    """The worklist's people as one list for Paginator, to-do after to-do. One query counts
+    every to-do's people per log-in date; a page then reads only the to-dos and dates it
+    covers, so its cost does not grow with the number of people before it."""
+
+    def __init__(self, by_todo: dict[str, QuerySet]):
+        self.by_todo = by_todo
+        self._groups: list[tuple[str, date | None, int]] | None = None
+
+    def groups(self) -> list[tuple[str, date | None, int]]:
+        """(to-do, log-in date, people) in the worklist's order."""
+        if self._groups is None:
+            self._groups = _count_groups(self.by_todo)
+        return self._groups
+
+    def count(self) -> int:
+        return sum(n for _, _, n in self.groups())
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index: slice) -> list[dict]:
+        start, stop, _ = index.indices(self.count())
+        found, at = [], 0
+        for name, dates in _runs(self.groups()):
+            size = sum(n for _, n in dates)
+            if at < stop and start < at + size:
+                found += _read(self.by_todo[name], dates, start - at, stop - at)
+            at += size
+        return found
+
+    def __iter__(self) -> Iterator[dict]:
+        for queryset in self.by_todo.values():
+            for row in _ordered(queryset).iterator(chunk_size=2000):
+                yield _person(row)
+
+
+def _ordered(queryset: QuerySet) -> QuerySet:
+    return queryset.order_by(*_ORDER).values("todo", *PEOPLE_FIELDS)
+
+
+def _count_groups(by_todo: dict[str, QuerySet]) -> list[tuple[str, date | None, int]]:
+    """Every to-do's people counted per log-in date, in one statement (each part Django's
+    SQL for one to-do)."""
+    parts, params = [], []
+    for queryset in by_todo.values():
+        grouped = (
+            queryset.values("todo", "disable_date")
+            .annotate(people=Count("pk"))
+            .order_by()
+            .values_list("todo", "disable_date", "people")
+        )
+        sql, part_params = grouped.query.sql_with_params()
+        parts.append(f"SELECT * FROM ({sql}) AS part")
+        params += part_params
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        found = cursor.fetchall()
+    place = {name: n for n, name in enumerate(TODO_WORDS)}
+    # Dates as the page orders them: ascending, no date last. SQLite reads them as text.
+    return sorted(
+        ((name, _as_date(day), n) for name, day, n in found),
+        key=lambda g: (place[g[0]], g[1] is None, g[1] or date.min),
+    )
+
+
+def _as_date(day) -> date | None:
+    return date.fromisoformat(day) if isinstance(day, str) else day
+
+
+def _runs(groups):
+    """(to-do, [(date, people), ...]) for each to-do with people, in order."""
+    runs: dict[str, list] = {}
+    for name, day, n in groups:
+        runs.setdefault(name, []).append((day, n))
+    return runs.items()
+
+
+def _read(queryset: QuerySet, dates, start: int, stop: int) -> list[dict]:
+    """People start..stop (counted from this to-do's first) of one to-do: only the dates
+    that hold them are read and sorted."""
+    start, at, first, last = max(start, 0), 0, None, None
+    for n, (_, people) in enumerate(dates):
+        if first is None and start < at + people:
+            first, skipped = n, at
+        if at < stop:
+            last = n
+        at += people
+    days = [day for day, _ in dates[first : last + 1]]
+    within = Q(disable_date__in=[d for d in days if d is not None])
+    if None in days:
+        within |= Q(disable_date=None)
+    page = _ordered(queryset.filter(within))[start - skipped : stop - skipped]
+    return [_person(row) for row in page]
+
+
+def rows(user, region: Region | None = None) -> People:
     """The people on the worklist of this user (within one of their regions), as dicts:
     todo (todos.TODOS), what_to_do, name, email, home, ods_code, state (in words),
     log_in_by, removal_requested_on, waiting_since, days_waiting, as_of. The most pressing
     first: to chase by log-in date, then the leavers, each home by its ODS code."""
-    queryset = (
-        StaffAccount.objects.filter(home__in=_homes(user, region))
-        .filter(todos.attention())
-        .annotate(todo=todos.todo())
-        .annotate(place=_TODO_PLACE)
-        .order_by("place", F("disable_date").asc(nulls_last=True),
-                  F("removal_requested_on").asc(nulls_last=True), "home__ods_code", "email")
-        .values("todo", *PEOPLE_FIELDS)
-    )  # fmt: skip
-    return Rows(queryset, _person)
+    return People(_by_todo(user, region))
 
 
 @dataclass(frozen=True)
