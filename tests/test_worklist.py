@@ -14,6 +14,7 @@ from django.urls import reverse
 from accounts import dashboard, todos, worklist
 from accounts.checks import run_check
 from accounts.models import CareHome, Region, SharedMailbox, StaffAccount
+from accounts.rules import AccountState
 from accounts.scoping import homes_for
 from tests.conftest import TODAY, make_account
 
@@ -229,10 +230,17 @@ def test_pages_hold_the_same_people_in_the_same_order_as_one_ordered_query(admin
         for size in (1, 7, 50):
             pages = Paginator(people, size)
             paged = [
-                (p["email"], p["todo"])
-                for n in pages.page_range
-                for p in pages.page(n).object_list
+                (p["email"], p["todo"]) for n in pages.page_range for p in pages.page(n).object_list
             ]
             assert paged == expected, (region, size)
         assert [(p["email"], p["todo"]) for p in people] == expected
         assert [(p["email"], p["todo"]) for p in people[5:23]] == expected[5:23]
+
+
+def test_the_worklist_indexes_hold_the_arms_of_attention():
+    """The partial indexes serve the worklist only while their conditions are the arms'."""
+    conditions = {index.name: index.condition for index in StaffAccount._meta.indexes}
+    to_chase, left, disabled = todos.arms().values()
+    assert conditions["account_worklist_to_chase"] == to_chase
+    assert conditions["account_worklist_left"] == left
+    assert ("state", AccountState.DISABLED) in disabled.children
