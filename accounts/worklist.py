@@ -108,20 +108,16 @@ def _accounts(user, region: Region | None) -> QuerySet:
     )
 
 
-def _by_todo(user, region: Region | None) -> dict[str, QuerySet]:
-    """Each to-do's people, in TODO_WORDS order: one arm of todos.attention() each (a
-    partial index holds each arm), told apart by todos.todo() where an arm holds several."""
+def _arms(user, region: Region | None) -> dict[tuple[str, ...], QuerySet]:
+    """The people of each arm of todos.attention() (a partial index holds each), with the
+    to-do each is on: todos.todo() where an arm holds several, else the arm's one."""
     accounts = _accounts(user, region)
-    found = {}
-    for todo_names, arm in todos.arms().items():
-        for name in todo_names:
-            in_arm = accounts.filter(arm)
-            found[name] = (
-                in_arm.annotate(todo=todos.todo()).filter(todo=name)
-                if len(todo_names) > 1
-                else in_arm.annotate(todo=Value(name))
-            )
-    return {name: found[name] for name in TODO_WORDS}
+    return {
+        todo_names: accounts.filter(arm).annotate(
+            todo=todos.todo() if len(todo_names) > 1 else Value(todo_names[0])
+        )
+        for todo_names, arm in todos.arms().items()
+    }
 
 
 class People:
@@ -129,14 +125,16 @@ class People:
     every to-do's people per log-in date; a page then reads only the to-dos and dates it
     covers, so its cost does not grow with the number of people before it."""
 
-    def __init__(self, by_todo: dict[str, QuerySet]):
-        self.by_todo = by_todo
+    def __init__(self, arms: dict[tuple[str, ...], QuerySet]):
+        self.arms = arms
+        in_arm = {name: arm for names, arm in arms.items() for name in names}
+        self.by_todo = {name: in_arm[name].filter(todo=name) for name in TODO_WORDS}
         self._groups: list[tuple[str, date | None, int]] | None = None
 
     def groups(self) -> list[tuple[str, date | None, int]]:
         """(to-do, log-in date, people) in the worklist's order."""
         if self._groups is None:
-            self._groups = _count_groups(self.by_todo)
+            self._groups = _count_groups(self.arms)
         return self._groups
 
     def count(self) -> int:
@@ -165,14 +163,14 @@ def _ordered(queryset: QuerySet) -> QuerySet:
     return queryset.order_by(*_ORDER).values("todo", *PEOPLE_FIELDS)
 
 
-def _count_groups(by_todo: dict[str, QuerySet]) -> list[tuple[str, date | None, int]]:
+def _count_groups(arms: dict[tuple[str, ...], QuerySet]) -> list[tuple[str, date | None, int]]:
     """Every to-do's people counted per log-in date, in one statement (each part Django's
-    SQL for one to-do)."""
+    SQL for one arm; COUNT(*) lets an arm's index answer alone)."""
     parts, params = [], []
-    for queryset in by_todo.values():
+    for queryset in arms.values():
         grouped = (
             queryset.values("todo", "disable_date")
-            .annotate(people=Count("pk"))
+            .annotate(people=Count("*"))
             .order_by()
             .values_list("todo", "disable_date", "people")
         )
@@ -225,7 +223,7 @@ def rows(user, region: Region | None = None) -> People:
     todo (todos.TODOS), what_to_do, name, email, home, ods_code, state (in words),
     log_in_by, removal_requested_on, waiting_since, days_waiting, as_of. The most pressing
     first: to chase by log-in date, then the leavers, each home by its ODS code."""
-    return People(_by_todo(user, region))
+    return People(_arms(user, region))
 
 
 @dataclass(frozen=True)
