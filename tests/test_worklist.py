@@ -235,10 +235,3 @@ def test_pages_hold_the_same_people_in_the_same_order_as_one_ordered_query(admin
         assert [(p["email"], p["todo"]) for p in people] == expected
         assert [(p["email"], p["todo"]) for p in people[5:23]] == expected[5:23]
 
-
-def test_the_worklist_indexes_hold_the_arms_of_attention():
-    """The partial indexes serve the worklist only while their conditions are the arms'."""
-    conditions = {index.name: index.condition for index in StaffAccount._meta.indexes}
-    to_chase, left, _ = todos.arms().values()
-    assert conditions["account_worklist_to_chase"] == to_chase
-    assert conditions["account_worklist_left"] == left

@@ -180,29 +180,11 @@ class StaffAccount(models.Model):
     class Meta:
         ordering = ["email"]
         verbose_name = "staff NHSmail account"
-        # No index holds state or dates the check writes, but the worklist's two: PostgreSQL
-        # can then update rows in place (HOT, with the fillfactor set in migrations 0004 and
-        # 0015), which is most of a night. Rows nearly never have these two set: partial
-        # indexes cost a row that does not move in place nothing.
+        # No index holds state or dates the check writes: PostgreSQL can then update rows in
+        # place (HOT, with the fillfactor set in migrations 0004 and 0015), which is most of
+        # a night. Rows nearly never have these two set: partial indexes cost a row that
+        # does not move in place nothing.
         indexes = [
-            # Two arms of todos.attention() (todos.arms(); a test holds them equal) in log-in
-            # date order, for the worklist's counts and pages; the leavers' index holds what
-            # todos.todo() reads, so that they are counted from the index alone. The third
-            # arm is found from the few risky mailboxes' links.
-            models.Index(
-                fields=["disable_date", "home"],
-                condition=Q(
-                    state__in=[AccountState.AT_RISK, AccountState.INACTIVE],
-                    removal_requested_on=None,
-                ),
-                name="account_worklist_to_chase",
-            ),
-            models.Index(
-                fields=["disable_date", "home"],
-                include=["state", "removal_requested_on"],
-                condition=Q(state=AccountState.LEFT) & ~Q(reported_status=ReportedStatus.DELETED),
-                name="account_worklist_left",
-            ),
             models.Index(
                 fields=["attested_by"],
                 condition=Q(attested_by__isnull=False),
