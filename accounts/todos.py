@@ -30,7 +30,7 @@ TODOS = ("to_chase", "reactivate", "leavers", "chase_removal", "waiting")
 
 def arms() -> dict[tuple[str, ...], Q]:
     """attention() arm by arm, each with the to-dos its accounts can be on (todo() tells
-    them apart): the worklist reads one arm at a time, so that an index can serve each."""
+    them apart): the worklist reads one arm at a time (worklist._arms says why)."""
     return {
         ("to_chase",): Q(
             state__in=[AccountState.AT_RISK, AccountState.INACTIVE], removal_requested_on=None

@@ -109,8 +109,10 @@ def _accounts(user, region: Region | None) -> QuerySet:
 
 
 def _arms(user, region: Region | None) -> dict[tuple[str, ...], QuerySet]:
-    """The people of each arm of todos.attention() (a partial index holds each), with the
-    to-do each is on: todos.todo() where an arm holds several, else the arm's one."""
+    """The people of each arm of todos.attention(), with the to-do each is on: todos.todo()
+    where an arm holds several, else the arm's one. Apart, PostgreSQL scans the plain arms
+    in parallel and finds the disabled arm from the few risky mailboxes' links, where the
+    whole OR probes the links of every account the first arms leave out."""
     accounts = _accounts(user, region)
     return {
         todo_names: accounts.filter(arm).annotate(
@@ -165,7 +167,7 @@ def _ordered(queryset: QuerySet) -> QuerySet:
 
 def _count_groups(arms: dict[tuple[str, ...], QuerySet]) -> list[tuple[str, date | None, int]]:
     """Every to-do's people counted per log-in date, in one statement (each part Django's
-    SQL for one arm; COUNT(*) lets an arm's index answer alone)."""
+    SQL for one arm)."""
     parts, params = [], []
     for queryset in arms.values():
         grouped = (

@@ -234,4 +234,3 @@ def test_pages_hold_the_same_people_in_the_same_order_as_one_ordered_query(admin
             assert paged == expected, (region, size)
         assert [(p["email"], p["todo"]) for p in people] == expected
         assert [(p["email"], p["todo"]) for p in people[5:23]] == expected[5:23]
-
