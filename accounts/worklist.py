@@ -9,7 +9,8 @@ from datetime import date
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When, Window
+from django.db.models.functions import RowNumber
 
 from . import rules, todos
 from .dashboard import region_choices
@@ -146,14 +147,23 @@ class People:
         return self.count()
 
     def __getitem__(self, index: slice) -> list[dict]:
+        """A page in two statements whatever it spans: which people, then their rows."""
         start, stop, _ = index.indices(self.count())
-        found, at = [], 0
+        parts, at = [], 0
         for name, dates in _runs(self.groups()):
             size = sum(n for _, n in dates)
             if at < stop and start < at + size:
-                found += _read(self.by_todo[name], dates, start - at, stop - at)
+                parts.append(_part(self.by_todo[name], dates, start - at, stop - at))
             at += size
-        return found
+        if not parts:
+            return []
+        place = _places(parts)  # found within the user's homes
+        found = (
+            StaffAccount.objects.filter(pk__in=place)
+            .annotate(todo=todos.todo())
+            .values("pk", "todo", *PEOPLE_FIELDS)
+        )
+        return [_person(row) for row in sorted(found, key=lambda row: place[row["pk"]])]
 
     def __iter__(self) -> Iterator[dict]:
         for queryset in self.by_todo.values():
@@ -207,9 +217,9 @@ def _runs(groups):
     return runs.items()
 
 
-def _read(queryset: QuerySet, dates, start: int, stop: int) -> list[dict]:
-    """People start..stop (counted from this to-do's first) of one to-do: only the dates
-    that hold them are read and sorted."""
+def _part(queryset: QuerySet, dates, start: int, stop: int) -> QuerySet:
+    """The ids and places of people start..stop (counted from this to-do's first) of one
+    to-do: only the dates that hold them are read and sorted."""
     start, at, first, last = max(start, 0), 0, None, None
     for n, (_, people) in enumerate(dates):
         if first is None and start < at + people:
@@ -221,8 +231,20 @@ def _read(queryset: QuerySet, dates, start: int, stop: int) -> list[dict]:
     within = Q(disable_date__in=[d for d in days if d is not None])
     if None in days:
         within |= Q(disable_date=None)
-    page = _ordered(queryset.filter(within))[start - skipped : stop - skipped]
-    return [_person(row) for row in page]
+    ranked = queryset.filter(within).annotate(place=Window(RowNumber(), order_by=list(_ORDER)))
+    return ranked.order_by("place").values_list("pk", "place")[start - skipped : stop - skipped]
+
+
+def _places(parts: list[QuerySet]) -> dict[int, tuple[int, int]]:
+    """Account id -> (part, place within it), the parts read in one statement."""
+    sql, params = [], []
+    for n, part in enumerate(parts):
+        part_sql, part_params = part.query.sql_with_params()
+        sql.append(f"SELECT {n} AS part, found.* FROM ({part_sql}) AS found")
+        params += part_params
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(sql), params)
+        return {pk: (part, place) for part, pk, place in cursor.fetchall()}
 
 
 def rows(user, region: Region | None = None) -> People:
