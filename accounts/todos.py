@@ -3,6 +3,8 @@
 these two expressions."""
 
 from datetime import timedelta
+from functools import reduce
+from operator import or_
 
 from django.conf import settings
 from django.db.models import (
@@ -26,12 +28,17 @@ from .rules import AccountState
 TODOS = ("to_chase", "reactivate", "leavers", "chase_removal", "waiting")
 
 
-def attention() -> Q:
-    """The accounts some to-do holds."""
-    return (
-        Q(state__in=[AccountState.AT_RISK, AccountState.INACTIVE], removal_requested_on=None)
-        | (Q(state=AccountState.LEFT) & ~Q(reported_status=rules.ReportedStatus.DELETED))
-        | Q(
+def arms() -> dict[tuple[str, ...], Q]:
+    """attention() arm by arm, each with the to-dos its accounts can be on (todo() tells
+    them apart): the worklist reads one arm at a time (worklist._arms says why)."""
+    return {
+        ("to_chase",): Q(
+            state__in=[AccountState.AT_RISK, AccountState.INACTIVE], removal_requested_on=None
+        ),
+        ("leavers", "chase_removal", "waiting"): (
+            Q(state=AccountState.LEFT) & ~Q(reported_status=rules.ReportedStatus.DELETED)
+        ),
+        ("reactivate",): Q(
             # Correlated, so a home's page probes its own disabled accounts' links instead
             # of hashing every link of every risky mailbox in the country.
             Exists(
@@ -40,8 +47,13 @@ def attention() -> Q:
                 )
             ),
             state=AccountState.DISABLED,
-        )
-    )
+        ),
+    }
+
+
+def attention() -> Q:
+    """The accounts some to-do holds."""
+    return reduce(or_, arms().values())
 
 
 def depends_on() -> tuple:

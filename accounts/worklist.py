@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.conf import settings
-from django.db.models import Case, F, IntegerField, QuerySet, Value, When
+from django.db import connection
+from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When, Window
+from django.db.models.functions import RowNumber
 
 from . import rules, todos
 from .dashboard import region_choices
@@ -26,10 +28,6 @@ TODO_WORDS = {
     "leavers": "Ask the helpdesk to remove them",
     "waiting": "Removal asked for: waiting for NHSmail",
 }
-_TODO_PLACE = Case(
-    *(When(todo=name, then=Value(place)) for place, name in enumerate(TODO_WORDS)),
-    output_field=IntegerField(),
-)
 _RISK_PLACE = Case(
     *(When(risk=risk, then=Value(place)) for place, risk in enumerate(rules.RISK_ORDER)),
     output_field=IntegerField(),
@@ -95,21 +93,166 @@ def _person(row: dict) -> dict:
     }
 
 
-def rows(user, region: Region | None = None) -> Rows:
+# Within a to-do, people come by log-in date first: a page is found by counting each
+# to-do's people per date, then read from the dates it covers.
+_ORDER = (F("disable_date").asc(nulls_last=True), F("removal_requested_on").asc(nulls_last=True),
+          "home__ods_code", "email")  # fmt: skip
+
+
+def _accounts(user, region: Region | None) -> QuerySet:
+    homes = _homes(user, region)
+    # Every home (a national admin, no region): nothing to restrict, and no join to pay.
+    return (
+        StaffAccount.objects.filter(home__in=homes)
+        if homes.query.has_filters()
+        else StaffAccount.objects.all()
+    )
+
+
+def _arms(user, region: Region | None) -> dict[tuple[str, ...], QuerySet]:
+    """The people of each arm of todos.attention(), with the to-do each is on: todos.todo()
+    where an arm holds several, else the arm's one. Apart, PostgreSQL scans the plain arms
+    in parallel and finds the disabled arm from the few risky mailboxes' links, where the
+    whole OR probes the links of every account the first arms leave out."""
+    accounts = _accounts(user, region)
+    return {
+        todo_names: accounts.filter(arm).annotate(
+            todo=todos.todo() if len(todo_names) > 1 else Value(todo_names[0])
+        )
+        for todo_names, arm in todos.arms().items()
+    }
+
+
+class People:
+    """The worklist's people as one list for Paginator, to-do after to-do. One query counts
+    every to-do's people per log-in date; a page then reads only the to-dos and dates it
+    covers, so its cost does not grow with the number of people before it."""
+
+    def __init__(self, arms: dict[tuple[str, ...], QuerySet]):
+        self.arms = arms
+        in_arm = {name: arm for names, arm in arms.items() for name in names}
+        self.by_todo = {name: in_arm[name].filter(todo=name) for name in TODO_WORDS}
+        self._groups: list[tuple[str, date | None, int]] | None = None
+
+    def groups(self) -> list[tuple[str, date | None, int]]:
+        """(to-do, log-in date, people) in the worklist's order."""
+        if self._groups is None:
+            self._groups = _count_groups(self.arms)
+        return self._groups
+
+    def count(self) -> int:
+        return sum(n for _, _, n in self.groups())
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index: slice) -> list[dict]:
+        """A page in two statements whatever it spans: which people, then their rows."""
+        start, stop, _ = index.indices(self.count())
+        parts, at = [], 0
+        for name, dates in _runs(self.groups()):
+            size = sum(n for _, n in dates)
+            if at < stop and start < at + size:
+                parts.append(_part(self.by_todo[name], dates, start - at, stop - at))
+            at += size
+        if not parts:
+            return []
+        place = _places(parts)  # found within the user's homes
+        found = (
+            StaffAccount.objects.filter(pk__in=place)
+            .annotate(todo=todos.todo())
+            .values("pk", "todo", *PEOPLE_FIELDS)
+        )
+        return [_person(row) for row in sorted(found, key=lambda row: place[row["pk"]])]
+
+    def __iter__(self) -> Iterator[dict]:
+        for queryset in self.by_todo.values():
+            for row in _ordered(queryset).iterator(chunk_size=2000):
+                yield _person(row)
+
+
+def _ordered(queryset: QuerySet) -> QuerySet:
+    return queryset.order_by(*_ORDER).values("todo", *PEOPLE_FIELDS)
+
+
+def _count_groups(arms: dict[tuple[str, ...], QuerySet]) -> list[tuple[str, date | None, int]]:
+    """Every to-do's people counted per log-in date, in one statement (each part Django's
+    SQL for one arm)."""
+    parts, params = [], []
+    for queryset in arms.values():
+        grouped = (
+            queryset.values("todo", "disable_date")
+            .annotate(people=Count("*"))
+            .order_by()
+            .values_list("todo", "disable_date", "people")
+        )
+        sql, part_params = grouped.query.sql_with_params()
+        parts.append(f"SELECT * FROM ({sql}) AS part")
+        params += part_params
+    sql = " UNION ALL ".join(parts)
+    if connection.vendor == "postgresql":
+        # Its JIT would compile this one-off scan for longer than a quarter of the second
+        # it runs at national scale; SET LOCAL lasts this statement's own transaction.
+        sql = f"SET LOCAL jit = off; {sql}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    place = {name: n for n, name in enumerate(TODO_WORDS)}
+    # Dates as the page orders them: ascending, no date last. SQLite reads them as text.
+    return sorted(
+        ((name, _as_date(day), n) for name, day, n in found),
+        key=lambda g: (place[g[0]], g[1] is None, g[1] or date.min),
+    )
+
+
+def _as_date(day) -> date | None:
+    return date.fromisoformat(day) if isinstance(day, str) else day
+
+
+def _runs(groups):
+    """(to-do, [(date, people), ...]) for each to-do with people, in order."""
+    runs: dict[str, list] = {}
+    for name, day, n in groups:
+        runs.setdefault(name, []).append((day, n))
+    return runs.items()
+
+
+def _part(queryset: QuerySet, dates, start: int, stop: int) -> QuerySet:
+    """The ids and places of people start..stop (counted from this to-do's first) of one
+    to-do: only the dates that hold them are read and sorted."""
+    start, at, first, last = max(start, 0), 0, None, None
+    for n, (_, people) in enumerate(dates):
+        if first is None and start < at + people:
+            first, skipped = n, at
+        if at < stop:
+            last = n
+        at += people
+    days = [day for day, _ in dates[first : last + 1]]
+    within = Q(disable_date__in=[d for d in days if d is not None])
+    if None in days:
+        within |= Q(disable_date=None)
+    ranked = queryset.filter(within).annotate(place=Window(RowNumber(), order_by=list(_ORDER)))
+    return ranked.order_by("place").values_list("pk", "place")[start - skipped : stop - skipped]
+
+
+def _places(parts: list[QuerySet]) -> dict[int, tuple[int, int]]:
+    """Account id -> (part, place within it), the parts read in one statement."""
+    sql, params = [], []
+    for n, part in enumerate(parts):
+        part_sql, part_params = part.query.sql_with_params()
+        sql.append(f"SELECT {n} AS part, found.* FROM ({part_sql}) AS found")
+        params += part_params
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(sql), params)
+        return {pk: (part, place) for part, pk, place in cursor.fetchall()}
+
+
+def rows(user, region: Region | None = None) -> People:
     """The people on the worklist of this user (within one of their regions), as dicts:
     todo (todos.TODOS), what_to_do, name, email, home, ods_code, state (in words),
     log_in_by, removal_requested_on, waiting_since, days_waiting, as_of. The most pressing
     first: to chase by log-in date, then the leavers, each home by its ODS code."""
-    queryset = (
-        StaffAccount.objects.filter(home__in=_homes(user, region))
-        .filter(todos.attention())
-        .annotate(todo=todos.todo())
-        .annotate(place=_TODO_PLACE)
-        .order_by("place", F("disable_date").asc(nulls_last=True),
-                  F("removal_requested_on").asc(nulls_last=True), "home__ods_code", "email")
-        .values("todo", *PEOPLE_FIELDS)
-    )  # fmt: skip
-    return Rows(queryset, _person)
+    return People(_arms(user, region))
 
 
 @dataclass(frozen=True)

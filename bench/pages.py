@@ -3,12 +3,14 @@
     python bench/pages.py [--accounts 1500000] [--sqlite]
 
 Builds the dataset, runs the check, then times the admin dashboard (page 1), a filtered
-dashboard page, a search, a home page, a home with 5,000 accounts and the read API (with a
-national admin's token: homes, a page of 1000 accounts, a page deep in the accounts, one home)
-against a trivial page (the landing page, same signed-in
+dashboard page, a search, a home page, a home with 5,000 accounts, the worklist (page 1, a page
+halfway through its people, one region) and the read API (with a national admin's token: homes,
+a page of 1000 accounts, a page deep in the accounts, one home) against a trivial page (the landing page, same signed-in
 client) in the same run, through Django's test client (without the test environment's template
 instrumentation, which would slow every page). The last line is one JSON object
-with p50/p95 per page and each page's p95 as a ratio to the trivial page's.
+with p50/p95 per page and each page's p95 as a ratio to the trivial page's, and the seconds
+and rows of the whole worklist download (worklist_csv_s, worklist_csv_rows), which is a file,
+not a page.
 """
 
 import json
@@ -24,9 +26,11 @@ from django.conf import settings
 from django.db import connection
 from django.test import Client
 
+from accounts import worklist
 from accounts.checks import run_check
 from accounts.imports.bulk import load
 from accounts.models import CareHome, SharedMailbox, User
+from accounts.views import WORKLIST_PAGE
 from api import tokens
 from bench.dataset import build
 
@@ -75,6 +79,7 @@ api_client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {secret}"
 deep = "/api/v1/accounts/?page_size=1000"
 for _ in range(min(args.rows // 2000, 200)):  # halfway through the accounts
     deep = api_client.get(deep).json()["next"]
+worklist_middle = worklist.rows(admin).count() // WORKLIST_PAGE // 2 + 1
 PAGES = {
     "trivial": "/",
     "dashboard": "/dashboard/",
@@ -82,6 +87,9 @@ PAGES = {
     "dashboard_search": f"/dashboard/?q={home.ods_code}",
     "home": f"/homes/{home.ods_code}/",
     "home_5000": f"/homes/{big.ods_code}/",
+    "worklist": "/worklist/",
+    "worklist_deep": f"/worklist/?page={worklist_middle}",
+    "worklist_region": "/worklist/?region=3",
     "api_homes": "/api/v1/homes/",
     "api_accounts_1000": "/api/v1/accounts/?page_size=1000",
     "api_accounts_deep": deep,
@@ -116,5 +124,9 @@ for name, values in results.items():
         summary[f"{name}_ratio_p95"] = round(p95(values) / trivial, 2)
         print(f"{name}: p95 {p95(values) * 1000:.1f} ms, {p95(values) / trivial:.2f} x trivial")
 summary["ratio_p95"] = summary["dashboard_ratio_p95"]
+start = time.perf_counter()
+download = client.get("/worklist.csv")
+summary["worklist_csv_rows"] = sum(chunk.count(b"\n") for chunk in download.streaming_content) - 1
+summary["worklist_csv_s"] = round(time.perf_counter() - start, 2)
 summary["peak_rss_mb"] = peak_rss_mb()
 print(json.dumps(summary))

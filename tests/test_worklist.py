@@ -2,15 +2,18 @@
 
 import csv
 import io
+import random
 from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.core.paginator import Paginator
+from django.db.models import Case, F, IntegerField, Value, When
 from django.urls import reverse
 
-from accounts import dashboard, worklist
+from accounts import dashboard, todos, worklist
 from accounts.checks import run_check
-from accounts.models import CareHome, SharedMailbox, StaffAccount
+from accounts.models import CareHome, Region, SharedMailbox, StaffAccount
 from accounts.scoping import homes_for
 from tests.conftest import TODAY, make_account
 
@@ -120,9 +123,10 @@ def test_worklist_costs_the_same_queries_for_any_number_of_homes(
 ):
     _homes_with_work(homes, midlands)
     client.force_login(admin_user)
-    # session, user, whether they see every home, the region picked, people (count, page),
+    # session, user, whether they see every home, the region picked, people (counted per
+    # to-do and date, then a page: here the last people to chase and the first leavers),
     # mailboxes (count, page), the last run, the region choices, saving the session (3)
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(11):
         response = client.get(reverse("worklist"), {"region": midlands.pk})
     assert response.status_code == 200
     assert response.context["people"].paginator.count == 2 * homes
@@ -168,3 +172,65 @@ def test_worklist_download_opens_in_excel(client, admin_user, north, week):
 def test_a_region_that_is_no_number_is_ignored(client, admin_user, url):
     client.force_login(admin_user)
     assert client.get(f"{url}?region=%C2%B2").status_code == 200
+
+
+def _plainly_ordered(region=None):
+    """The worklist's people as one ORM query orders them: every to-do's place, then the
+    log-in date, the removal date, the ODS code and the email."""
+    place = Case(
+        *(When(todo=name, then=Value(n)) for n, name in enumerate(worklist.TODO_WORDS)),
+        output_field=IntegerField(),
+    )
+    found = StaffAccount.objects.filter(todos.attention())
+    if region is not None:
+        found = found.filter(home__region=region)
+    return list(
+        found.annotate(todo=todos.todo(), place=place)
+        .order_by("place", F("disable_date").asc(nulls_last=True),
+                  F("removal_requested_on").asc(nulls_last=True), "home__ods_code", "email")
+        .values_list("email", "todo")
+    )  # fmt: skip
+
+
+def _random_homes(seed: int):
+    rng = random.Random(seed)
+    regions = [Region.objects.create(name=f"Region {n}") for n in range(3)]
+    for h in range(12):
+        home = CareHome.objects.create(
+            ods_code=f"R{rng.randrange(10_000):04d}{h:02d}"[-6:], name=f"Home {h}",
+            region=regions[h % 3],
+        )  # fmt: skip
+        boxes = [SharedMailbox.objects.create(home=home, email=f"box{h}.{n}@nhs.net")
+                 for n in range(rng.randint(0, 2))]  # fmt: skip
+        for n in range(rng.randint(0, 25)):
+            account = make_account(
+                home, f"p{rng.randrange(10**6):06d}.{h}.{n}@nhs.net",
+                days_ago=rng.choice([None, *range(0, 200, 7)]),
+                status=rng.choice(["active"] * 5 + ["disabled", "deleted", "leaver"]),
+                left_on=rng.choice([None] * 6 + [TODAY - timedelta(days=rng.randint(1, 90))]),
+                mailboxes=rng.sample(boxes, rng.randint(0, len(boxes))),
+            )  # fmt: skip
+            if rng.random() < 0.3:
+                StaffAccount.objects.filter(pk=account.pk).update(
+                    removal_requested_on=TODAY - timedelta(days=rng.randint(0, 40))
+                )
+    run_check(TODAY)
+    return regions
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_pages_hold_the_same_people_in_the_same_order_as_one_ordered_query(admin_user, seed):
+    regions = _random_homes(seed)
+    for region in (None, *regions):
+        expected = _plainly_ordered(region)
+        people = worklist.rows(admin_user, region)
+        assert len({todo for _, todo in expected}) >= 3  # the data covers several to-dos
+        assert people.count() == len(expected)
+        for size in (1, 7, 50):
+            pages = Paginator(people, size)
+            paged = [
+                (p["email"], p["todo"]) for n in pages.page_range for p in pages.page(n).object_list
+            ]
+            assert paged == expected, (region, size)
+        assert [(p["email"], p["todo"]) for p in people] == expected
+        assert [(p["email"], p["todo"]) for p in people[5:23]] == expected[5:23]
