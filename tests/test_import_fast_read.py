@@ -91,3 +91,20 @@ def test_the_two_half_past_ones_of_the_night_the_clocks_go_back_stay_apart(
     seen = dict(StaffAccount.objects.values_list("email", "last_activity"))
     assert seen["bst@nhs.net"] == seen["bst2@nhs.net"] == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
     assert seen["gmt@nhs.net"] == datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
+
+
+def test_a_file_that_breaks_off_mid_way_writes_nothing_and_says_where(rosewood_mailbox, tmp_path):
+    """The rows stream to the database while they are read (one COPY on PostgreSQL): a
+    record the csv module cannot read, after good ones, still stops the import whole."""
+    from accounts.imports.engine import run_import
+    from accounts.models import ImportRecord, StaffAccount
+
+    good = "".join(f"a{n}@nhs.net,VM4Q7,A,active,01/11/2026 09:00,,\n" for n in range(3000))
+    path = tmp_path / "accounts.csv"
+    path.write_text(",".join(HEADER) + "\n" + good + "b@nhs.net,VM4Q7," + "x" * 200_000 + ",,,,\n")
+    result = run_import("accounts", path)
+    assert not result.written and StaffAccount.objects.count() == 0
+    assert result.error_lines() == [
+        "line 3002: file: the file is not valid CSV (field larger than field limit (131072))"
+    ]
+    assert ImportRecord.objects.get(pk=result.record_id).outcome == ImportRecord.Outcome.FAILED

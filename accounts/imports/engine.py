@@ -9,6 +9,7 @@ and rolls back, so its counts are exact.
 
 import csv
 import logging
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -261,14 +262,19 @@ def _stage(spec: Spec, path: Path, facts, result: ImportResult, progress) -> Non
     if plan.problems:
         raise _Refused(header_line, *plan.problems[0])
     result.has_links_column = "shared_mailboxes" in plan.columns
+    pg = connection.vendor == "postgresql"
     result.columns = plan.columns
     readers = plan.readers
     links: list[tuple] = []
+    # PostgreSQL: the rows go to the database in one COPY as they are read (bulk.stream), so
+    # their links wait in a file of their own until it ends.
+    spool = tempfile.TemporaryFile("w+", newline="", encoding="utf-8") if pg else None  # noqa: SIM115
+    spooled = csv.writer(spool, lineterminator="\n") if spool else None
     started = time.monotonic()
     read_fast = _fast_reader(readers)
     # COPY's text for each moment a file holds (str() of an aware datetime costs about 3 µs;
     # a file repeats its dates). SQLite takes the objects (bulk._adapt).
-    copied: dict | None = {} if connection.vendor == "postgresql" else None
+    copied: dict | None = {} if pg else None
 
     def good_rows():
         for line, fields in records:
@@ -292,10 +298,13 @@ def _stage(spec: Spec, path: Path, facts, result: ImportResult, progress) -> Non
                 continue
             email, ods, name, status, moment, created, mailboxes = row
             if mailboxes:
-                links.extend((line, email, box, ods) for box in mailboxes)
-                if len(links) >= bulk.CHUNK:
-                    bulk.load(LINKS, LINK_COLUMNS, links)
-                    links.clear()
+                if spooled:
+                    spooled.writerows((line, email, box, ods) for box in mailboxes)
+                else:
+                    links.extend((line, email, box, ods) for box in mailboxes)
+                    if len(links) >= bulk.CHUNK:
+                        bulk.load(LINKS, LINK_COLUMNS, links)
+                        links.clear()
             if moment is None or moment[0] is None:
                 moment = (None, None)
             elif copied is not None and not moment[0].fold:  # (fold 1 compares equal to 0)
@@ -309,9 +318,16 @@ def _stage(spec: Spec, path: Path, facts, result: ImportResult, progress) -> Non
 
     columns = ["line", *(name for name, _ in STAGING[spec.kind])]
     try:
-        bulk.load(STAGE, columns, good_rows())
-    except csv.Error as exc:
-        raise _Refused(result.rows + 2, "file", f"the file is not valid CSV ({exc})") from None
+        try:
+            bulk.stream(STAGE, columns, good_rows())
+        except csv.Error as exc:
+            raise _Refused(result.rows + 2, "file", f"the file is not valid CSV ({exc})") from None
+        if spool:
+            spool.seek(0)
+            bulk.copy_file(LINKS, LINK_COLUMNS, spool)
+    finally:
+        if spool:
+            spool.close()
     bulk.load(LINKS, LINK_COLUMNS, links)
     if plan.report_dates:
         result.report_date = max(plan.report_dates)
