@@ -156,7 +156,6 @@ def run_import(
         result.encoding, result.container = facts.encoding, facts.container
         with transaction.atomic():
             started = time.perf_counter()
-            _settings_for_big_statements()
             _stage(spec, path, facts, result, progress)
             result.seconds["stage"] = time.perf_counter() - started
             _check(spec, result, scope)
@@ -221,17 +220,6 @@ def _home_for_file(spec: Spec, ods: str, scope: ImportScope) -> str:
     if not scope.unscoped and not scope.homes.filter(ods_code=code).exists():
         raise _Refused(0, "ods_code", f"{code} is not one of your homes")
     return code
-
-
-def _settings_for_big_statements() -> None:
-    """PostgreSQL, for the import's transaction only: joins, sorts and DISTINCTs over a
-    million staged rows fit in memory instead of spilling to disk in batches, and no
-    statement pays for compiling itself (JIT) again (figures in bench/imports.py's notes)."""
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL work_mem = '256MB'")
-        cursor.execute("SET LOCAL jit = off")
 
 
 def _drop_staging() -> None:

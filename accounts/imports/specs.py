@@ -100,17 +100,18 @@ class _Plausible:
     moved, as tests do) either way is noticed at once."""
 
     def __init__(self):
-        self.day_starts = self.day_ends = 0.0
-        self.latest = EARLIEST_DATE
+        self.today = (0.0, 0.0, EARLIEST_DATE)  # (today starts, ends: epoch seconds; tomorrow)
 
     def allows(self, on: date) -> bool:
         now = time.time()
-        if not self.day_starts <= now < self.day_ends:
+        starts, ends, latest = self.today  # one tuple: threads never see half of a change
+        if not starts <= now < ends:
             today = london_today()
-            self.day_starts = datetime.combine(today, dtime(), LONDON).timestamp()
-            self.day_ends = datetime.combine(today + timedelta(days=1), dtime(), LONDON).timestamp()
-            self.latest = today + timedelta(days=1)
-        return EARLIEST_DATE <= on <= self.latest
+            starts = datetime.combine(today, dtime(), LONDON).timestamp()
+            ends = datetime.combine(today + timedelta(days=1), dtime(), LONDON).timestamp()
+            latest = today + timedelta(days=1)
+            self.today = (starts, ends, latest)
+        return EARLIEST_DATE <= on <= latest
 
 
 _plausible = _Plausible()
