@@ -644,7 +644,8 @@ def _accounts_sql(has_links: bool) -> Writer:
     if not has_links:
         return Writer(update, insert, links_removed=[_unlink_across_homes("a.email")])
     # The file's list replaces each imported account's links; a link across homes goes too.
-    # One pass over the staged accounts' links for both (two cost a re-import 2-4 s more).
+    # One pass over the staged accounts' links for both (two passes: 0.99 s against 0.73-0.87 s
+    # for a re-import of 200,000 rows).
     writer = Writer(update, insert)
     writer.links_removed.append(
         f"""DELETE FROM accounts_mailboxlink WHERE id IN (
