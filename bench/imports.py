@@ -8,7 +8,10 @@ same starting state and rolled back: COPY of the same file into a bare table plu
 INSERT ... ON CONFLICT DO UPDATE ... WHERE ... IS DISTINCT FROM, with the deferred foreign-key
 checks that a commit runs (PostgreSQL only). The bound writes no mailbox links; the import
 does. Beside it, floor_s: COPY plus one upsert into a bare table (primary key only), the
-floor of the hardware. The last line is one JSON object.
+floor of the hardware. import_phases_s / reimport_phases_s split the import's time: stage
+(read the file, COPY the rows), check (the SQL checks), write, and recheck (the touched
+homes' check, run after the commit); what is left is the commit itself (the deferred
+foreign-key checks) and the file's checksum. The last line is one JSON object.
 """
 
 import csv

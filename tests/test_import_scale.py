@@ -119,5 +119,23 @@ def test_an_import_says_where_its_time_went(tmp_path, rosewood_mailbox):
     path.write_text(ACCOUNTS + "a@nhs.net,VM4Q7,A,active,01/11/2026 09:00,,\n")
     result = run_import("accounts", path)
     assert result.written
-    assert set(result.seconds) == {"stage", "check", "write"}
+    assert set(result.seconds) == {"stage", "check", "write", "recheck"}
     assert all(value >= 0 for value in result.seconds.values())
+
+
+@pytest.mark.django_db
+def test_an_account_that_moves_touches_both_homes(tmp_path, rosewood_mailbox, willow_mailbox):
+    """The recheck after an import judges the home an account left as well as the one it
+    joined (on PostgreSQL the homes left come back from the UPDATE itself)."""
+    from accounts.imports.engine import run_import
+
+    rosewood, willow = rosewood_mailbox.home, willow_mailbox.home
+    path = tmp_path / "accounts.csv"
+    path.write_text(ACCOUNTS + "a@nhs.net,VM4Q7,A,active,01/11/2026 09:00,,\n")
+    assert run_import("accounts", path).home_ids == {rosewood.pk}
+    path.write_text(ACCOUNTS + "a@nhs.net,VN8P2,A,active,01/11/2026 09:00,,\n")
+    moved = run_import("accounts", path)
+    assert (moved.updated, moved.home_ids) == (1, {rosewood.pk, willow.pk})
+    path.write_text(ACCOUNTS + "a@nhs.net,VN8P2,A,active,02/11/2026 09:00,,\n")
+    stayed = run_import("accounts", path)
+    assert (stayed.updated, stayed.home_ids) == (1, {willow.pk})

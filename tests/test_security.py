@@ -575,16 +575,21 @@ def test_an_interrupted_import_writes_nothing(rosewood, tmp_path, monkeypatch):
 
     path = tmp_path / "big.csv"
     path.write_text("email,ods_code\n" + "".join(f"p{n}@nhs.net,VM4Q7\n" for n in range(12_000)))
-    load = bulk.load
-    calls = []
+    stream = bulk.stream
 
     def dies_midway(table, columns, rows):
-        calls.append(table)
-        if len(calls) == 2:
-            raise OperationalError("server closed the connection unexpectedly")
-        return load(table, columns, rows)
+        """The connection goes while the rows are on their way (one COPY on PostgreSQL,
+        chunks of inserts elsewhere)."""
 
-    monkeypatch.setattr(bulk, "load", dies_midway)
+        def rows_then_gone():
+            for n, row in enumerate(rows):
+                if n == 7_000:
+                    raise OperationalError("server closed the connection unexpectedly")
+                yield row
+
+        return stream(table, columns, rows_then_gone())
+
+    monkeypatch.setattr(bulk, "stream", dies_midway)
     result = run_import("accounts", path)
     assert not result.written and "the import stopped and wrote nothing" in result.error_lines()[0]
     assert StaffAccount.objects.count() == 0
