@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When, Window
 from django.db.models.functions import RowNumber
 
@@ -166,6 +166,19 @@ class People:
         return [_person(row) for row in sorted(found, key=lambda row: place[row["pk"]])]
 
     def __iter__(self) -> Iterator[dict]:
+        """Every person, to-do after to-do: one statement each, so on PostgreSQL they share
+        one snapshot (REPEATABLE READ) unless the caller's transaction already holds one: a
+        person the check moves to another to-do mid-download is listed once, not twice or
+        never. (SQLite's readers would hold writers off for the whole download instead.)"""
+        if connection.vendor != "postgresql" or connection.in_atomic_block:
+            yield from self._each()
+            return
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            yield from self._each()
+
+    def _each(self) -> Iterator[dict]:
         for queryset in self.by_todo.values():
             for row in _ordered(queryset).iterator(chunk_size=2000):
                 yield _person(row)
@@ -190,9 +203,10 @@ def _count_groups(arms: dict[tuple[str, ...], QuerySet]) -> list[tuple[str, date
         parts.append(f"SELECT * FROM ({sql}) AS part")
         params += part_params
     sql = " UNION ALL ".join(parts)
-    if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
         # Its JIT would compile this one-off scan for longer than a quarter of the second
-        # it runs at national scale; SET LOCAL lasts this statement's own transaction.
+        # it runs at national scale; SET LOCAL lasts this statement's own transaction (in
+        # a caller's transaction it would last to that one's end, so it is not sent there).
         sql = f"SET LOCAL jit = off; {sql}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

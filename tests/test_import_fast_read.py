@@ -2,16 +2,22 @@
 cell (engine._read_row) when something is wrong: both give the same values, and the fast
 pass never lets through a row the careful one refuses."""
 
+import csv
+import errno
+import tempfile
 from datetime import UTC, date, datetime
 
+import pytest
 import time_machine
+from django.db import connection
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accounts.imports import headers
+from accounts.imports import engine, headers
 from accounts.imports.csvfiles import parse_date
-from accounts.imports.engine import ImportResult, _fast_reader, _read_row
+from accounts.imports.engine import ImportResult, _fast_reader, _read_row, run_import
 from accounts.imports.specs import ACCOUNTS, plausible
+from accounts.models import ImportRecord, StaffAccount
 from accounts.rules import LONDON
 
 HEADER = ["Email Address", "ODS Code", "Display Name", "Account Status", "Last Logon Time",
@@ -108,3 +114,51 @@ def test_a_file_that_breaks_off_mid_way_writes_nothing_and_says_where(rosewood_m
         "line 3002: file: the file is not valid CSV (field larger than field limit (131072))"
     ]
     assert ImportRecord.objects.get(pk=result.record_id).outcome == ImportRecord.Outcome.FAILED
+
+
+def _accounts_file(tmp_path, rows, header=("email", "ods_code", "display_name", "status")):
+    path = tmp_path / "accounts.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([list(header), *rows])
+    return path
+
+
+@pytest.mark.parametrize("name", ["Ann\rSmith", "Ann\r\nSmith", "Ann\nSmith"])
+def test_a_line_break_inside_a_quoted_name_imports_on_both_databases(tmp_path, rosewood, name):
+    """COPY's rows end in "\\r\\n" (bulk.LINE_END), so a bare "\\r" in a cell is quoted: with
+    "\\n" line ends COPY read it as the end of the row and the whole import failed."""
+    rows = [["ann@nhs.net", "VM4Q7", name, "active"], ["bob@nhs.net", "VM4Q7", "Bob", "active"]]
+    result = run_import("accounts", _accounts_file(tmp_path, rows))
+    assert result.written and not result.errors, (connection.vendor, result.errors)
+    assert StaffAccount.objects.get(email="ann@nhs.net").display_name == name
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_full_temporary_disk_is_a_recorded_failure_that_wrote_nothing(
+    tmp_path, monkeypatch, rosewood, rosewood_mailbox
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("the links wait in a temporary file on PostgreSQL only")
+    real = tempfile.TemporaryFile
+
+    class Full:
+        def __init__(self, *args, **kwargs):
+            self.file = real(*args, **kwargs)
+
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self.file, name)
+
+    monkeypatch.setattr(engine.tempfile, "TemporaryFile", Full)
+    rows = [["ann@nhs.net", "VM4Q7", "Ann", "active", "rosewood.carehome@nhs.net"]]
+    header = ("email", "ods_code", "display_name", "status", "shared_mailboxes")
+    result = run_import("accounts", _accounts_file(tmp_path, rows, header))
+    assert not result.written
+    assert result.error_lines() == [
+        "The import: the import stopped and wrote nothing (the server could not write a "
+        "temporary file: No space left on device)"
+    ]
+    assert ImportRecord.objects.filter(pk=result.record_id, outcome="failed").exists()
+    assert not StaffAccount.objects.exists()

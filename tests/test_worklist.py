@@ -3,11 +3,13 @@
 import csv
 import io
 import random
+import threading
 from collections import Counter
 from datetime import timedelta
 
 import pytest
 from django.core.paginator import Paginator
+from django.db import connection, connections
 from django.db.models import Case, F, IntegerField, Value, When
 from django.urls import reverse
 
@@ -234,3 +236,47 @@ def test_pages_hold_the_same_people_in_the_same_order_as_one_ordered_query(admin
             assert paged == expected, (region, size)
         assert [(p["email"], p["todo"]) for p in people] == expected
         assert [(p["email"], p["todo"]) for p in people[5:23]] == expected[5:23]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_download_is_one_snapshot_while_the_check_commits(admin_user, rosewood):
+    """The download reads to-do after to-do; a person moved to another to-do by a commit
+    made mid-download is listed once (PostgreSQL: one REPEATABLE READ snapshot)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's readers hold writers off instead")
+    for n in range(3):
+        make_account(rosewood, f"p{n}@nhs.net", days_ago=100)
+    run_check(TODAY)
+    people = iter(worklist.rows(admin_user))
+    first = next(people)
+
+    committed = []
+
+    def leave():  # another connection, as the nightly check would be
+        StaffAccount.objects.filter(email="p2@nhs.net").update(
+            state="left", reported_status="leaver"
+        )
+        committed.append(StaffAccount.objects.get(email="p2@nhs.net").state)
+        connections.close_all()
+
+    try:
+        thread = threading.Thread(target=leave)
+        thread.start()
+        thread.join()
+        emails = [first["email"], *(person["email"] for person in people)]
+    finally:
+        people.close()
+    assert committed == ["left"]
+    assert sorted(emails) == ["p0@nhs.net", "p1@nhs.net", "p2@nhs.net"], emails
+
+
+def test_the_worklist_count_leaves_the_callers_settings_alone(admin_user, rosewood):
+    """`SET LOCAL jit = off` is sent only where it ends with its own statement."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's JIT")
+    with connection.cursor() as cursor:  # the test runs in one transaction
+        cursor.execute("SELECT current_setting('jit')")
+        before = cursor.fetchone()[0]
+        worklist.rows(admin_user).count()
+        cursor.execute("SELECT current_setting('jit')")
+        assert cursor.fetchone()[0] == before

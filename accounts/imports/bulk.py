@@ -13,6 +13,11 @@ from django.db import connection
 
 CHUNK = 5_000
 
+# COPY's line ends. With "\n" Python's csv writer leaves a cell holding a bare "\r"
+# unquoted, and COPY reads that "\r" as the end of the row; with "\r\n" every cell holding
+# either is quoted (and COPY takes "\r\n" line ends).
+LINE_END = "\r\n"
+
 
 def chunks(rows: Iterable, size: int = CHUNK) -> Iterator[list]:
     iterator = iter(rows)
@@ -39,7 +44,7 @@ def load(table: str, columns: list[str], rows: Iterable[tuple]) -> int:
                 # CSV COPY: None is written unquoted-empty, which COPY reads as NULL. Empty
                 # strings never reach here (readers turn blanks into None).
                 buffer = io.StringIO()
-                csv.writer(buffer, lineterminator="\n").writerows(chunk)
+                csv.writer(buffer, lineterminator=LINE_END).writerows(chunk)
                 buffer.seek(0)
                 with connection.wrap_database_errors:  # the driver's own cursor raises its own
                     cursor.cursor.copy_expert(
@@ -64,7 +69,7 @@ class _Streamed:
     def __init__(self, rows: Iterable[tuple]):
         self.rows = iter(rows)
         self.buffer = io.StringIO()
-        self.writer = csv.writer(self.buffer, lineterminator="\n")
+        self.writer = csv.writer(self.buffer, lineterminator=LINE_END)
         self.count = 0
         self.error: Exception | None = None
 

@@ -178,6 +178,14 @@ def run_import(
         result.add_error(exc.line, exc.column, exc.message)
     except FileNotFoundError:  # an upload cleared away, or a task delivered twice
         result.add_error(0, "file", "the file is no longer there: upload it again")
+    except OSError as exc:  # the server's own disk (the links' temporary file, say)
+        result.written = False
+        result.add_error(
+            0,
+            "worker",
+            "the import stopped and wrote nothing (the server could not write a temporary "
+            f"file: {exc.strerror or type(exc).__name__})",
+        )
     except DatabaseError as exc:  # the transaction rolled back: nothing was written
         result.written = False
         reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
@@ -257,7 +265,7 @@ def _stage(spec: Spec, path: Path, facts, result: ImportResult, progress) -> Non
     # PostgreSQL: the rows go to the database in one COPY as they are read (bulk.stream), so
     # their links wait in a file of their own until it ends.
     spool = tempfile.TemporaryFile("w+", newline="", encoding="utf-8") if pg else None  # noqa: SIM115
-    spooled = csv.writer(spool, lineterminator="\n") if spool else None
+    spooled = csv.writer(spool, lineterminator=bulk.LINE_END) if spool else None
     started = time.monotonic()
     read_fast = _fast_reader(readers)
     # COPY's text for each moment a file holds (str() of an aware datetime costs about 3 µs;
