@@ -29,7 +29,6 @@ GONE = (AccountState.LEFT, AccountState.DELETED)
 class StaffRow:
     """One person's words; the *_html fields are marked up already (safe to print)."""
 
-    account: object
     name: str
     display_name: str
     email: str
@@ -105,8 +104,8 @@ def _action_url(home, slug: str, account_id: int, urls: dict) -> str:
     return f"{before}{account_id}{after}"
 
 
-def _actions(account, home, mailbox_ids, urls: dict) -> list[tuple[str, str]]:
-    linkable = len(set(mailbox_ids) - {m.pk for m in account.mailbox_list})
+def _actions(account, home, home_boxes: set, urls: dict) -> list[tuple[str, str]]:
+    linkable = len(home_boxes - {m.pk for m in account.mailbox_list})
     found = []
     for slug in actions.offers(account, linkable):
         words = ACTION_WORDS[slug]
@@ -119,7 +118,7 @@ def _actions(account, home, mailbox_ids, urls: dict) -> list[tuple[str, str]]:
 def rows(accounts, home, mailbox_ids) -> list[StaffRow]:
     """One row per account (each with `home`, `days_left` and `mailbox_list`, as
     dashboard.home_accounts gives them); mailbox_ids: the home's shared mailboxes."""
-    found, urls = [], {}
+    found, urls, home_boxes = [], {}, set(mailbox_ids)
     for account in accounts:
         label, deadline = _deadline(account)
         activity_on, activity_from = _activity(account)
@@ -127,7 +126,6 @@ def rows(accounts, home, mailbox_ids) -> list[StaffRow]:
         mailboxes = [email_breaks(m.email) for m in account.mailbox_list]
         found.append(
             StaffRow(
-                account=account,
                 name=name,
                 display_name=account.display_name,
                 email=account.email,
@@ -144,7 +142,7 @@ def rows(accounts, home, mailbox_ids) -> list[StaffRow]:
                 activity_on=activity_on,
                 activity_from=activity_from,
                 removal=_removal(account),
-                actions=_actions(account, home, mailbox_ids, urls),
+                actions=_actions(account, home, home_boxes, urls),
             )
         )
     return found
