@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When, Window
 from django.db.models.functions import RowNumber
 
-from . import rules, todos
+from . import rules, todos, worklistcounts
 from .dashboard import region_choices
 from .models import Region, SharedMailbox, StaffAccount
 from .rules import AccountState, MailboxRisk
@@ -128,16 +128,17 @@ class People:
     every to-do's people per log-in date; a page then reads only the to-dos and dates it
     covers, so its cost does not grow with the number of people before it."""
 
-    def __init__(self, arms: dict[tuple[str, ...], QuerySet]):
-        self.arms = arms
+    def __init__(self, arms: dict[tuple[str, ...], QuerySet], versions: QuerySet | None = None):
+        self.arms, self.versions = arms, versions
         in_arm = {name: arm for names, arm in arms.items() for name in names}
         self.by_todo = {name: in_arm[name].filter(todo=name) for name in TODO_WORDS}
         self._groups: list[tuple[str, date | None, int]] | None = None
 
     def groups(self) -> list[tuple[str, date | None, int]]:
-        """(to-do, log-in date, people) in the worklist's order."""
+        """(to-do, log-in date, people) in the worklist's order, counted once for the homes
+        of these regions until a write changes them (worklistcounts.py)."""
         if self._groups is None:
-            self._groups = _count_groups(self.arms)
+            self._groups = worklistcounts.kept(self.versions, lambda: _count_groups(self.arms))
         return self._groups
 
     def count(self) -> int:
@@ -266,7 +267,7 @@ def rows(user, region: Region | None = None) -> People:
     todo (todos.TODOS), what_to_do, name, email, home, ods_code, state (in words),
     log_in_by, removal_requested_on, waiting_since, days_waiting, as_of. The most pressing
     first: to chase by log-in date, then the leavers, each home by its ODS code."""
-    return People(_arms(user, region))
+    return People(_arms(user, region), worklistcounts.versions_for(user, region))
 
 
 @dataclass(frozen=True)
