@@ -6,6 +6,7 @@ costs the same few queries whatever the number of homes."""
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -42,21 +43,22 @@ MAILBOX_FIELDS = ("email", "risk", "forecast_date", "home__name", "home__ods_cod
 
 class Rows:
     """A queryset of dicts, each finished by `finish` when read: pages slice it (Paginator
-    counts it in SQL), downloads iterate it in chunks."""
+    counts it), downloads iterate it in chunks. With `versions` (worklistcounts.versions_for)
+    the count and each page are kept until a write changes them."""
 
-    def __init__(self, queryset: QuerySet, finish):
-        self.queryset, self.finish = queryset, finish
+    def __init__(self, queryset: QuerySet, finish, versions: tuple | None = None):
+        self.queryset, self.finish, self.versions = queryset, finish, versions
 
     def count(self) -> int:
-        return self.queryset.count()
+        return worklistcounts.kept(self.versions, "mailboxes", self.queryset.count)
 
     def __len__(self) -> int:
         return self.count()
 
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return [self.finish(row) for row in self.queryset[index]]
-        return self.finish(self.queryset[index])
+    def __getitem__(self, index: slice) -> list[dict]:
+        page = ("mailboxes", index.start, index.stop)
+        found = worklistcounts.kept(self.versions, page, lambda: list(self.queryset[index]))
+        return [self.finish(row) for row in found]
 
     def __iter__(self) -> Iterator[dict]:
         return (self.finish(row) for row in self.queryset.iterator(chunk_size=2000))
@@ -128,7 +130,7 @@ class People:
     every to-do's people per log-in date; a page then reads only the to-dos and dates it
     covers, so its cost does not grow with the number of people before it."""
 
-    def __init__(self, arms: dict[tuple[str, ...], QuerySet], versions: QuerySet | None = None):
+    def __init__(self, arms: dict[tuple[str, ...], QuerySet], versions: tuple | None = None):
         self.arms, self.versions = arms, versions
         in_arm = {name: arm for names, arm in arms.items() for name in names}
         self.by_todo = {name: in_arm[name].filter(todo=name) for name in TODO_WORDS}
@@ -138,7 +140,8 @@ class People:
         """(to-do, log-in date, people) in the worklist's order, counted once for the homes
         of these regions until a write changes them (worklistcounts.py)."""
         if self._groups is None:
-            self._groups = worklistcounts.kept(self.versions, lambda: _count_groups(self.arms))
+            count = partial(_count_groups, self.arms)
+            self._groups = worklistcounts.kept(self.versions, "people", count)
         return self._groups
 
     def count(self) -> int:
@@ -262,12 +265,15 @@ def _places(parts: list[QuerySet]) -> dict[int, tuple[int, int]]:
         return {pk: (part, place) for part, pk, place in cursor.fetchall()}
 
 
-def rows(user, region: Region | None = None) -> People:
+def rows(user, region: Region | None = None, versions=False) -> People:
     """The people on the worklist of this user (within one of their regions), as dicts:
     todo (todos.TODOS), what_to_do, name, email, home, ods_code, state (in words),
     log_in_by, removal_requested_on, waiting_since, days_waiting, as_of. The most pressing
-    first: to chase by log-in date, then the leavers, each home by its ODS code."""
-    return People(_arms(user, region), worklistcounts.versions_for(user, region))
+    first: to chase by log-in date, then the leavers, each home by its ODS code. `versions`:
+    worklistcounts.versions_for(user, region), when the caller has read them already."""
+    if versions is False:
+        versions = worklistcounts.versions_for(user, region)
+    return People(_arms(user, region), versions)
 
 
 @dataclass(frozen=True)
@@ -304,10 +310,11 @@ def _mailbox(row: dict) -> dict:
     }
 
 
-def mailboxes(user, region: Region | None = None) -> Rows:
+def mailboxes(user, region: Region | None = None, versions=False) -> Rows:
     """The shared mailboxes of this user's homes that need a call to the helpdesk
     (rules.NEEDS_HELPDESK), orphaned first, as dicts: email, risk (in words), home,
-    ods_code, landline, helpdesk_phone, call (what to say), as_of."""
+    ods_code, landline, helpdesk_phone, call (what to say), as_of. `versions` as for
+    rows()."""
     queryset = (
         SharedMailbox.objects.filter(home__in=_homes(user, region))
         .filter(risk__in=rules.NEEDS_HELPDESK)
@@ -315,7 +322,9 @@ def mailboxes(user, region: Region | None = None) -> Rows:
         .order_by("place", "home__ods_code", "email")
         .values(*MAILBOX_FIELDS)
     )
-    return Rows(queryset, _mailbox)
+    if versions is False:
+        versions = worklistcounts.versions_for(user, region)
+    return Rows(queryset, _mailbox, versions)
 
 
 CSV_COLUMNS = {

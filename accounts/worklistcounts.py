@@ -1,5 +1,6 @@
-"""The worklist's counts (each to-do's people per log-in date), kept in the cache until a
-write changes them, so a page does not count the country's flagged people again.
+"""The worklist's counts (each to-do's people per log-in date, the mailboxes to call about)
+and its pages of mailboxes, kept in the cache until a write changes them, so a page does not
+count the country's flagged people again.
 
 Counting them is the cost of a worklist page (about 0.9 s for 643,666 people at 1.5 million
 accounts), and they change only when something writes: a check (national, or a recheck of
@@ -12,17 +13,20 @@ asks for again. A region admin's counts outlive writes in other regions."""
 import hashlib
 import secrets
 from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Subquery
 
 from . import todos
 from .models import CareHome, Region, WorklistVersion
 
 NO_REGION = 0  # the region key of homes without a region
-BUMP_ALL_ABOVE = 500  # more homes than this: add one to every region's version
+BUMP_ALL_ABOVE = 500  # more homes than this: every region gets a new version
 KEEP_SECONDS = 7 * 24 * 3600  # unasked-for counts leave the cache after a week
+
+T = TypeVar("T")
 
 
 def changed(home_ids: Iterable[int] | None = None) -> None:
@@ -49,13 +53,14 @@ def changed(home_ids: Iterable[int] | None = None) -> None:
         )
 
 
-def versions_for(user, region: Region | None) -> QuerySet | None:
+def versions_for(user, region: Region | None) -> tuple | None:
     """(region key, version) of the regions whose homes make up this user's worklist (with
     `region`, that one; a region never written to has version None). For those who see
     every home, every version there is: a region that gains one changes the list. None
     when their homes are not whole regions (a manager's)."""
     if region is None and user.sees_every_home:
-        return WorklistVersion.objects.order_by("region_key").values_list("region_key", "version")
+        versions = WorklistVersion.objects.order_by("region_key")
+        return ("every home", tuple(versions.values_list("region_key", "version")))
     if region is not None:
         regions = Region.objects.filter(pk=region.pk)
     elif user.is_admin:
@@ -63,19 +68,18 @@ def versions_for(user, region: Region | None) -> QuerySet | None:
     else:
         return None
     version = WorklistVersion.objects.filter(region_key=OuterRef("pk")).values("version")
-    return regions.order_by("pk").values_list("pk", Subquery(version))
+    return ("regions", tuple(regions.order_by("pk").values_list("pk", Subquery(version))))
 
 
-def kept(versions: QuerySet | None, count: Callable[[], list]) -> list:
-    """count()'s answer for the homes of these regions, from the cache while no write has
-    given them a new version since it was counted."""
+def kept(versions: tuple | None, what, compute: Callable[[], T]) -> T:
+    """compute()'s answer (`what` names it) for the homes of these regions, from the cache
+    while no write has given them a new version since it was computed."""
     if versions is None:
-        return count()
-    state = (versions.model.__name__, list(versions))
-    name = repr((state, todos.depends_on())).encode()
-    cache_key = f"worklist-counts:{hashlib.sha256(name).hexdigest()}"
+        return compute()
+    name = repr((what, versions, todos.depends_on())).encode()
+    cache_key = f"worklist:{hashlib.sha256(name).hexdigest()}"
     found = cache.get(cache_key)
     if found is None:
-        found = count()
+        found = compute()
         cache.set(cache_key, found, KEEP_SECONDS)
     return found

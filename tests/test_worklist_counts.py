@@ -176,3 +176,18 @@ def test_each_admin_counts_only_their_regions(client, admin_user, north, midland
     regional.regions.add(north)
     count, per_todo, rows = agrees(client, regional)
     assert count == 3 and "wes.west@nhs.net" in rows
+
+
+def test_the_mailboxes_to_call_about_change_at_once(admin_client, admin_user, homes, tmp_path):
+    """Wes logs in again (a report says so): Willow's mailbox needs no call any more."""
+
+    def mailboxes():
+        page = admin_client.get(reverse("worklist")).context["mailboxes"]
+        return page.paginator.count, [m["email"] for m in page.object_list]
+
+    assert mailboxes() == (1, ["willow.court@nhs.net"])
+    assert mailboxes() == (1, ["willow.court@nhs.net"])  # kept
+    path = tmp_path / "accounts.csv"
+    path.write_text(f"email,ods_code,last_activity\nwes.west@nhs.net,VN8P2,{TODAY}\n")
+    call_command("import_accounts", str(path), stdout=io.StringIO())
+    assert mailboxes() == (0, [])
