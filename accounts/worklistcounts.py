@@ -11,6 +11,7 @@ counted, so a write that commits while they are counted leaves them under versio
 asks for again. A region admin's counts outlive writes in other regions."""
 
 import hashlib
+import logging
 import secrets
 from collections.abc import Callable, Iterable
 from typing import TypeVar
@@ -27,6 +28,7 @@ BUMP_ALL_ABOVE = 500  # more homes than this: every region gets a new version
 KEEP_SECONDS = 7 * 24 * 3600  # unasked-for counts leave the cache after a week
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def changed(home_ids: Iterable[int] | None = None) -> None:
@@ -78,8 +80,15 @@ def kept(versions: tuple | None, what, compute: Callable[[], T]) -> T:
         return compute()
     name = repr((what, versions, todos.depends_on())).encode()
     cache_key = f"worklist:{hashlib.sha256(name).hexdigest()}"
-    found = cache.get(cache_key)
+    try:
+        found = cache.get(cache_key)
+    except Exception as exc:  # the cache is down: the page still answers, counting anew
+        log.warning("worklist: cache unreachable (%s); counting anew", exc)
+        return compute()
     if found is None:
         found = compute()
-        cache.set(cache_key, found, KEEP_SECONDS)
+        try:
+            cache.set(cache_key, found, KEEP_SECONDS)
+        except Exception as exc:
+            log.warning("worklist: cache unreachable (%s); not kept", exc)
     return found

@@ -13,8 +13,8 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts import checks, dashboard
-from accounts.checkscope import CheckBusy
 from accounts.checks import run_check
+from accounts.checkscope import CheckBusy
 from accounts.models import Region, StaffAccount, User
 from accounts.rules import london_today
 from accounts.scoping import homes_for
@@ -191,3 +191,17 @@ def test_the_mailboxes_to_call_about_change_at_once(admin_client, admin_user, ho
     path.write_text(f"email,ods_code,last_activity\nwes.west@nhs.net,VN8P2,{TODAY}\n")
     call_command("import_accounts", str(path), stdout=io.StringIO())
     assert mailboxes() == (0, [])
+
+
+def test_the_worklist_answers_when_the_cache_is_down(admin_client, admin_user, homes, settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+    response = admin_client.get(reverse("worklist"))
+    assert response.status_code == 200
+    assert response.context["people"].paginator.count == 3
+    assert response.context["mailboxes"].paginator.count == 1
