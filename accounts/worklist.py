@@ -173,13 +173,17 @@ class People:
         """Every person, to-do after to-do: one statement each, so on PostgreSQL they share
         one snapshot (REPEATABLE READ) unless the caller's transaction already holds one: a
         person the check moves to another to-do mid-download is listed once, not twice or
-        never. (SQLite's readers would hold writers off for the whole download instead.)"""
+        never. (SQLite's readers would hold writers off for the whole download instead.)
+        Its cursors are planned for reading every row, not the first tenth: planned for the
+        first rows, they read the people by the disable date's index, row by row from the
+        table (38 s instead of 14 s for 643,666 people at 1.5 million accounts)."""
         if connection.vendor != "postgresql" or connection.in_atomic_block:
             yield from self._each()
             return
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                cursor.execute("SET LOCAL cursor_tuple_fraction = 1")
             yield from self._each()
 
     def _each(self) -> Iterator[dict]:
