@@ -24,6 +24,7 @@ from . import todos
 from .models import CareHome, Region, WorklistVersion
 
 NO_REGION = 0  # the region key of homes without a region
+EVERY_HOME = "every home"  # versions_for() of those who see every home
 BUMP_ALL_ABOVE = 500  # more homes than this: every region gets a new version
 KEEP_SECONDS = 7 * 24 * 3600  # unasked-for counts leave the cache after a week
 
@@ -56,13 +57,20 @@ def changed(home_ids: Iterable[int] | None = None) -> None:
 
 
 def versions_for(user, region: Region | None) -> tuple | None:
-    """(region key, version) of the regions whose homes make up this user's worklist (with
-    `region`, that one; a region never written to has version None). For those who see
-    every home, every version there is: a region that gains one changes the list. None
-    when their homes are not whole regions (a manager's)."""
+    """(EVERY_HOME or "regions", ((region key, version), ...)) for the regions whose homes
+    make up this user's worklist (with `region`, that one; a region never written to has
+    version None): for those who see every home, every region and NO_REGION. None when
+    their homes are not whole regions (a manager's)."""
     if region is None and user.sees_every_home:
-        versions = WorklistVersion.objects.order_by("region_key")
-        return ("every home", tuple(versions.values_list("region_key", "version")))
+        regions, versions = Region._meta.db_table, WorklistVersion._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT r.id, v.version FROM {regions} r "
+                f"LEFT JOIN {versions} v ON v.region_key = r.id UNION ALL "
+                f"SELECT %s, (SELECT version FROM {versions} WHERE region_key = %s) ORDER BY 1",
+                [NO_REGION, NO_REGION],
+            )
+            return (EVERY_HOME, tuple(cursor.fetchall()))
     if region is not None:
         regions = Region.objects.filter(pk=region.pk)
     elif user.is_admin:
@@ -73,13 +81,17 @@ def versions_for(user, region: Region | None) -> tuple | None:
     return ("regions", tuple(regions.order_by("pk").values_list("pk", Subquery(version))))
 
 
+def _cache_key(what, versions: tuple) -> str:
+    name = repr((what, versions, todos.depends_on())).encode()
+    return f"worklist:{hashlib.sha256(name).hexdigest()}"
+
+
 def kept(versions: tuple | None, what, compute: Callable[[], T]) -> T:
     """compute()'s answer (`what` names it) for the homes of these regions, from the cache
     while no write has given them a new version since it was computed."""
     if versions is None:
         return compute()
-    name = repr((what, versions, todos.depends_on())).encode()
-    cache_key = f"worklist:{hashlib.sha256(name).hexdigest()}"
+    cache_key = _cache_key(what, versions)
     try:
         found = cache.get(cache_key)
     except Exception as exc:  # the cache is down: the page still answers, counting anew
@@ -92,3 +104,25 @@ def kept(versions: tuple | None, what, compute: Callable[[], T]) -> T:
         except Exception as exc:
             log.warning("worklist: cache unreachable (%s); not kept", exc)
     return found
+
+
+def kept_each(versions: tuple, what, compute: Callable[[list[int]], dict[int, T]]) -> dict[int, T]:
+    """Region key -> compute()'s answer for that region's homes, each kept as kept() keeps
+    one region's (so a region's worklist page shares it): after a write in one region,
+    compute() is asked for that region alone."""
+    names = {key: _cache_key(what, ("regions", ((key, version),))) for key, version in versions}
+    try:
+        found = cache.get_many(list(names.values()))
+    except Exception as exc:  # the cache is down: the page still answers, counting anew
+        log.warning("worklist: cache unreachable (%s); counting anew", exc)
+        return compute(list(names))
+    answers = {key: found[name] for key, name in names.items() if name in found}
+    missing = [key for key in names if key not in answers]
+    if missing:
+        counted = compute(missing)
+        answers.update(counted)
+        try:
+            cache.set_many({names[key]: counted[key] for key in missing}, KEEP_SECONDS)
+        except Exception as exc:
+            log.warning("worklist: cache unreachable (%s); not kept", exc)
+    return answers

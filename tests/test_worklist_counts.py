@@ -9,13 +9,15 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts import checks, dashboard
 from accounts.checks import run_check
 from accounts.checkscope import CheckBusy
-from accounts.models import Region, StaffAccount, User
+from accounts.models import CareHome, Region, StaffAccount, User
 from accounts.rules import london_today
 from accounts.scoping import homes_for
 from tests.conftest import PASSWORD, make_account
@@ -205,3 +207,33 @@ def test_the_worklist_answers_when_the_cache_is_down(admin_client, admin_user, h
     assert response.status_code == 200
     assert response.context["people"].paginator.count == 3
     assert response.context["mailboxes"].paginator.count == 1
+
+
+def _counts_run(queries) -> int:
+    return sum('COUNT(*) AS "people"' in q["sql"] for q in queries.captured_queries)
+
+
+def test_every_homes_counts_are_the_sum_of_each_regions(client, admin_user, homes):
+    """Five more regions and a home without one: the first page counts them all in one
+    statement; after a write in one region, the next counts that region alone."""
+    for n in range(5):
+        region = Region.objects.create(name=f"Region {n}")
+        home = CareHome.objects.create(ods_code=f"AB{n}CD", name=f"Home {n}", region=region)
+        make_account(home, f"person{n}@nhs.net", days_ago=70, as_of=TODAY)
+    loose = CareHome.objects.create(ods_code="NOREG", name="A home of no region")
+    make_account(loose, "nobody@nhs.net", days_ago=80, as_of=TODAY)
+    run_check(TODAY)
+    client.force_login(admin_user)
+    with CaptureQueriesContext(connection) as queries:
+        count, per_todo, rows = agrees(client, admin_user)
+    assert count == 3 + 6 and _counts_run(queries) == 1
+    assert {"person4@nhs.net", "nobody@nhs.net"} <= set(rows)
+    # Removal asked for (set here by hand, then the home's recheck): a write in no region.
+    StaffAccount.objects.filter(email="nobody@nhs.net").update(removal_requested_on=TODAY)
+    run_check(TODAY, home=loose)
+    with CaptureQueriesContext(connection) as queries:
+        assert agrees(client, admin_user)[0] == count - 1
+    assert _counts_run(queries) == 1  # that region alone
+    with CaptureQueriesContext(connection) as queries:
+        assert worklist(client)[0] == count - 1
+    assert _counts_run(queries) == 0
