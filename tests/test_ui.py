@@ -258,3 +258,23 @@ def test_guidance_pages_follow_the_settings(client, settings, db):
     assert 'href="tel:03001234567">0300 123 4567</a>' in body and "{" not in visible(body)
     helpdesk = client.get(reverse("guidance:page", args=["get-help-from-the-helpdesk"]))
     assert "Press 9 for a person." in helpdesk.content.decode()
+
+
+@pytest.mark.parametrize(
+    "path, current, within",
+    [
+        ("/dashboard/", "Dashboard", None),
+        ("/homes/VM4Q7/", None, "Dashboard"),
+        ("/worklist/", "Worklist", None),
+        ("/guidance/", "Guidance", None),
+        ("/guidance/keep-your-account-active/", None, "Guidance"),
+    ],
+)
+def test_the_header_marks_where_the_reader_is(client, admin_user, rosewood, path, current, within):
+    """The header says which of its links is this page (aria-current="page") or the
+    section it sits in (aria-current="true"), and marks no other link."""
+    client.force_login(admin_user)
+    header = client.get(path).content.decode().split("</header>")[0]
+    marked = re.findall(r'aria-current="(page|true)">([^<]+)</a>', header)
+    expected = [("page", current)] if current else [("true", within)]
+    assert marked == expected
