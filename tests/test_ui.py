@@ -176,7 +176,20 @@ def test_an_action_with_a_bad_date_has_an_error_summary_linking_to_the_field(
         reverse("account_action", args=["VM4Q7", amy.pk, "left"]), {"on": "31/02/2026"}
     ).content.decode()
     assert "nhsuk-error-summary" in body and 'href="#id_on"' in body
-    assert body.index("nhsuk-error-summary") < body.index('name="on"')
+    # At the top of <main>, before the page's heading (the NHS.UK error summary pattern).
+    main = body.split('id="maincontent">', 1)[1]
+    assert main.lstrip().startswith('<div class="nhsuk-error-summary"')
+    assert main.index("nhsuk-error-summary") < main.index("<h1") < main.index('name="on"')
+    assert body.count("nhsuk-error-summary__title") == 1
+
+
+def test_the_sign_in_error_summary_opens_main_once(client, manager):
+    body = client.post(
+        reverse("login"), {"username": manager.email, "password": "not-the-password"}
+    ).content.decode()
+    main = body.split('id="maincontent">', 1)[1]
+    assert main.lstrip().startswith('<div class="nhsuk-error-summary"')
+    assert body.count("nhsuk-error-summary__title") == 1
 
 
 def test_breadcrumbs_use_the_current_markup_with_a_back_link(client, manager, rosewood):
