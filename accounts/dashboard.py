@@ -358,7 +358,8 @@ def risk_totals(homes, every_home: bool = False) -> dict:
     mailboxes = SharedMailbox.objects.all()
     if not every_home:
         mailboxes = mailboxes.filter(home__in=homes)
-    found = dict(mailboxes.values_list("risk").annotate(n=Count("id")).order_by())
+    # COUNT(*), not COUNT(id): the risk index alone answers it (an index-only scan).
+    found = dict(mailboxes.values_list("risk").annotate(n=Count("*")).order_by())
     return {risk: found.get(risk.value, 0) for risk in MailboxRisk}
 
 
