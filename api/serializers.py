@@ -90,7 +90,7 @@ class MailboxSerializer(Plain):
     forecast_date = serializers.DateField(allow_null=True)
     as_of = serializers.SerializerMethodField(help_text=AS_OF_HELP)
     reads = ("email", "display_name", "risk", "alive_accounts", "forecast_date",
-             "home__ods_code", "home__checked_as_of")  # fmt: skip (as AccountSerializer's)
+             "home__ods_code", "home__checked_as_of")  # fmt: skip
 
     @extend_schema_field(serializers.DateField(allow_null=True))
     def get_as_of(self, mailbox):
