@@ -1,5 +1,6 @@
 """gunicorn settings for production: `gunicorn carehome_portal.wsgi -c gunicorn.conf.py`."""
 
+import gc
 import multiprocessing
 import os
 
@@ -14,3 +15,13 @@ max_requests_jitter = 200
 accesslog = "-"
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def post_worker_init(worker):
+    """The worker has loaded Django and the portal: those long-lived objects (modules,
+    models, settings) leave the garbage collector's view, so its full collections, which a
+    page of 1,000 rows sets off every few requests, walk only what requests made (a full
+    collection took 57-76 ms before, 17-21 ms after, in a process that had served the API's
+    1,000-account page; README, "Pages at scale")."""
+    gc.collect()
+    gc.freeze()

@@ -358,7 +358,8 @@ def risk_totals(homes, every_home: bool = False) -> dict:
     mailboxes = SharedMailbox.objects.all()
     if not every_home:
         mailboxes = mailboxes.filter(home__in=homes)
-    found = dict(mailboxes.values_list("risk").annotate(n=Count("id")).order_by())
+    # COUNT(*), not COUNT(id): the risk index alone answers it (an index-only scan).
+    found = dict(mailboxes.values_list("risk").annotate(n=Count("*")).order_by())
     return {risk: found.get(risk.value, 0) for risk in MailboxRisk}
 
 
@@ -413,25 +414,42 @@ def home_history(home, mailboxes, limit: int = 50) -> list:
         for found in (by_accounts, by_mailboxes)
         for pk in found.order_by("-run_id", "id").values_list("pk", flat=True)[:limit]
     ]
-    found = StateChange.objects.filter(pk__in=newest).select_related("account", "mailbox")
-    found = sorted(found, key=lambda change: (-change.run_id, change.id))[:limit]
-    for change in found:
-        who = change.account.display_name or change.account.email if change.account else None
-        change.line = (
-            f"{short_date(change.as_of)}: {who or change.mailbox.email} {change_words(change)}."
-        )
+    rows = StateChange.objects.filter(pk__in=newest).values_list(
+        "run_id", "id", "as_of", "account_id", "account__display_name", "account__email",
+        "mailbox__email", "from_value", "to_value",
+    )  # fmt: skip
+    found = []
+    for run_id, pk, as_of, account_id, name, email, mailbox, before, after in sorted(
+        rows, key=lambda row: (-row[0], row[1])
+    )[:limit]:
+        email = email if account_id else mailbox
+        words = change_words(account_id is not None, before, after)
+        line = f"{short_date(as_of)}: {name or email} {words}."
+        found.append(Change(run_id, pk, account_id, email, line))
     return found
 
 
-def change_words(change) -> str:
-    """A recorded change (StateChange) as the end of a sentence: an account's values are
-    states, a mailbox's are risks, and both use the code "at_risk"."""
-    label = rules.state_label if change.account_id else rules.risk_label
-    if change.from_value:
-        return (
-            f"changed from {label(change.from_value).lower()} to {label(change.to_value).lower()}"
-        )
-    return f"was checked for the first time: {label(change.to_value).lower()}"
+@dataclass(slots=True)
+class Change:
+    """One line of a home's history: a recorded change (StateChange) in words."""
+
+    run_id: int
+    id: int
+    account_id: int | None  # None for a mailbox's change
+    email: str  # the account's or the mailbox's
+    line: str
+
+    def __getitem__(self, name: str):
+        return getattr(self, name)  # Django's templates try change[name] first
+
+
+def change_words(of_account: bool, from_value: str, to_value: str) -> str:
+    """A recorded change as the end of a sentence: an account's values are states, a
+    mailbox's are risks, and both use the code "at_risk"."""
+    label = rules.state_label if of_account else rules.risk_label
+    if from_value:
+        return f"changed from {label(from_value).lower()} to {label(to_value).lower()}"
+    return f"was checked for the first time: {label(to_value).lower()}"
 
 
 # Fewer checks than this make no trend: the home page says it in a sentence instead.

@@ -96,6 +96,12 @@ RISK_ORDER = (
 )
 
 
+def worst_risk(rank) -> str | None:
+    """A home's worst mailbox risk from the rank the check keeps (its place in RISK_ORDER);
+    None for a home with no mailbox checked."""
+    return RISK_ORDER[rank].value if isinstance(rank, int) and rank < len(RISK_ORDER) else None
+
+
 @dataclass(frozen=True)
 class Thresholds:
     inactivity_days: int

@@ -38,15 +38,17 @@ def arms() -> dict[tuple[str, ...], Q]:
         ("leavers", "chase_removal", "waiting"): (
             Q(state=AccountState.LEFT) & ~Q(reported_status=rules.ReportedStatus.DELETED)
         ),
-        ("reactivate",): Q(
-            # Correlated, so a home's page probes its own disabled accounts' links instead
-            # of hashing every link of every risky mailbox in the country.
+        # The state first: PostgreSQL evaluates the AND in this order, and for a large home
+        # it may hash every link of every risky mailbox in the country to answer EXISTS
+        # (10 ms at 1.5M accounts), which it now does only when the home has a disabled
+        # account. Correlated, so a small home probes its own accounts' links instead.
+        ("reactivate",): Q(state=AccountState.DISABLED)
+        & Q(
             Exists(
                 MailboxLink.objects.filter(
                     account_id=OuterRef("pk"), mailbox__risk__in=rules.NEEDS_HELPDESK
                 )
-            ),
-            state=AccountState.DISABLED,
+            )
         ),
     }
 

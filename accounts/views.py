@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from carehome_portal.celery import app as celery_app
 
-from . import actions, dashboard, downloads, staffrows, worklist, worklistcounts
+from . import actions, dashboard, downloads, homerows, staffrows, worklist, worklistcounts
 from .models import AuditEntry
 from .rules import AccountState, MailboxRisk
 from .scoping import admin_only, get_account_for_writer, get_home_for_user, homes_for
@@ -55,9 +55,11 @@ def dashboard_view(request):
         context["summaries"] = dashboard.summaries(homes)
         return render(request, "accounts/dashboard_manager.html", context)
     view = dashboard.HomeFilter.from_query(request.GET)
-    ranked = dashboard.ranked_homes(view.apply(homes))
+    ranked = dashboard.ranked_homes(view.apply(homes)).values_list(*homerows.COLUMNS)
+    page = Paginator(ranked, 50).get_page(request.GET.get("page"))
     context.update(
-        page=Paginator(ranked, 50).get_page(request.GET.get("page")),
+        page=page,
+        rows=homerows.rows(page.object_list),
         view=view,
         regions=dashboard.region_choices(request.user),
         risks=MailboxRisk.choices,

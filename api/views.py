@@ -150,7 +150,11 @@ class AccountList(ListView):
     csv_columns = exports.ACCOUNT_COLUMNS
 
     def get_queryset(self):
-        accounts = accounts_for(self.request.user).select_related("home")
+        accounts = (
+            accounts_for(self.request.user)
+            .select_related("home")
+            .only(*serializers.AccountSerializer.reads)
+        )
         wanted = self.filters()
         if "ods_code" in wanted:
             accounts = accounts.filter(home__ods_code=rules.normalise_ods_code(wanted["ods_code"]))
@@ -172,7 +176,11 @@ class MailboxList(ListView):
     csv_columns = exports.MAILBOX_COLUMNS
 
     def get_queryset(self):
-        mailboxes = mailboxes_for(self.request.user).select_related("home")
+        mailboxes = (
+            mailboxes_for(self.request.user)
+            .select_related("home")
+            .only(*serializers.MailboxSerializer.reads)
+        )
         wanted = self.filters()
         if "ods_code" in wanted:
             mailboxes = mailboxes.filter(

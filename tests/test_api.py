@@ -748,3 +748,29 @@ def test_the_worklist_is_the_pages_worklist(world, client):
     assert ali["log_in_by"] == (TODAY + timedelta(days=20)).isoformat()
     assert body["as_of"] == TODAY.isoformat()
     assert get("/api/v1/worklist/?page=99", world["national"]).status_code == 404
+
+
+def test_plain_rows_are_what_drf_writes_field_by_field(world, rosewood, monkeypatch):
+    """serializers.Plain writes each row in one loop over the declared fields; every list,
+    the home detail and the CSV must be exactly what DRF's own field-by-field
+    Serializer.to_representation gives, nulls included (a home with no region, an account
+    not judged yet, dates not set)."""
+    from api import serializers
+
+    CareHome.objects.create(ods_code="ZX12", name="No Region Home")
+    make_account(rosewood, "new.starter@nhs.net")  # after the check: not judged, no activity
+    urls = [
+        "/api/v1/homes/",
+        "/api/v1/accounts/",
+        "/api/v1/mailboxes/",
+        f"/api/v1/homes/{HOME_A}/",
+        "/api/v1/accounts/?format=csv",
+    ]
+    token = world["national"]
+    plain = [get(url, token).content for url in urls]
+    monkeypatch.setattr(
+        serializers.Plain, "to_representation", serializers.serializers.Serializer.to_representation
+    )
+    assert [get(url, token).content for url in urls] == plain
+    assert b"ZX12" in plain[0] and b"new.starter@nhs.net" in plain[1]
+    assert b'"state":null' in plain[1] and b'"region":null' in plain[0]

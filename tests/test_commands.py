@@ -160,3 +160,19 @@ def test_warning_threshold_must_be_below_inactivity(tmp_path):
     )
     assert result.returncode != 0
     assert "WARNING_DAYS (90) must be above 0 and below INACTIVITY_DAYS (90)" in result.stderr
+
+
+def test_a_gunicorn_worker_freezes_what_it_loaded():
+    """gunicorn.conf.py: after loading the portal, each worker takes its long-lived objects
+    out of the garbage collector's full collections (README, "Pages at scale")."""
+    import gc
+    import runpy
+    from pathlib import Path
+
+    conf = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
+    assert gc.get_freeze_count() == 0
+    try:
+        conf["post_worker_init"](worker=None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

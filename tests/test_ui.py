@@ -176,7 +176,20 @@ def test_an_action_with_a_bad_date_has_an_error_summary_linking_to_the_field(
         reverse("account_action", args=["VM4Q7", amy.pk, "left"]), {"on": "31/02/2026"}
     ).content.decode()
     assert "nhsuk-error-summary" in body and 'href="#id_on"' in body
-    assert body.index("nhsuk-error-summary") < body.index('name="on"')
+    # At the top of <main>, before the page's heading (the NHS.UK error summary pattern).
+    main = body.split('id="maincontent">', 1)[1]
+    assert main.lstrip().startswith('<div class="nhsuk-error-summary"')
+    assert main.index("nhsuk-error-summary") < main.index("<h1") < main.index('name="on"')
+    assert body.count("nhsuk-error-summary__title") == 1
+
+
+def test_the_sign_in_error_summary_opens_main_once(client, manager):
+    body = client.post(
+        reverse("login"), {"username": manager.email, "password": "not-the-password"}
+    ).content.decode()
+    main = body.split('id="maincontent">', 1)[1]
+    assert main.lstrip().startswith('<div class="nhsuk-error-summary"')
+    assert body.count("nhsuk-error-summary__title") == 1
 
 
 def test_breadcrumbs_use_the_current_markup_with_a_back_link(client, manager, rosewood):
@@ -258,3 +271,23 @@ def test_guidance_pages_follow_the_settings(client, settings, db):
     assert 'href="tel:03001234567">0300 123 4567</a>' in body and "{" not in visible(body)
     helpdesk = client.get(reverse("guidance:page", args=["get-help-from-the-helpdesk"]))
     assert "Press 9 for a person." in helpdesk.content.decode()
+
+
+@pytest.mark.parametrize(
+    "path, current, within",
+    [
+        ("/dashboard/", "Dashboard", None),
+        ("/homes/VM4Q7/", None, "Dashboard"),
+        ("/worklist/", "Worklist", None),
+        ("/guidance/", "Guidance", None),
+        ("/guidance/keep-your-account-active/", None, "Guidance"),
+    ],
+)
+def test_the_header_marks_where_the_reader_is(client, admin_user, rosewood, path, current, within):
+    """The header says which of its links is this page (aria-current="page") or the
+    section it sits in (aria-current="true"), and marks no other link."""
+    client.force_login(admin_user)
+    header = client.get(path).content.decode().split("</header>")[0]
+    marked = re.findall(r'aria-current="(page|true)">([^<]+)</a>', header)
+    expected = [("page", current)] if current else [("true", within)]
+    assert marked == expected

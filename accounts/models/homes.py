@@ -98,9 +98,8 @@ class CareHome(models.Model):
 
     @property
     def worst_risk(self) -> str | None:
-        order, rank = rules.RISK_ORDER, self.risk_rank
         # A home just created holds the database's default until it is read back.
-        return order[rank].value if isinstance(rank, int) and rank < len(order) else None
+        return rules.worst_risk(self.risk_rank)
 
 
 class SharedMailbox(models.Model):
