@@ -103,14 +103,16 @@ _ORDER = (F("disable_date").asc(nulls_last=True), F("removal_requested_on").asc(
           "home__ods_code", "email")  # fmt: skip
 
 
-def _accounts(user, region: Region | None) -> QuerySet:
+def _accounts(user, region: Region | None, versions: tuple | None) -> QuerySet:
     homes = _homes(user, region)
-    # Every home (a national admin, no region): nothing to restrict, and no join to pay.
-    return (
-        StaffAccount.objects.filter(home__in=homes)
-        if homes.query.has_filters()
-        else StaffAccount.objects.all()
-    )
+    if not homes.query.has_filters():  # every home: nothing to restrict, no join to pay
+        return StaffAccount.objects.all()
+    # Some regions' homes, named by id (kept like the counts, as a write that moves a home
+    # renews its regions' versions): PostgreSQL then reads a page's log-in dates for these
+    # homes alone, where a subquery read every account of those dates in the country (one
+    # region's first page: 40 ms to 11 ms at 1.5 million accounts).
+    ids = worklistcounts.kept(versions, "homes", lambda: list(homes.values_list("pk", flat=True)))
+    return StaffAccount.objects.filter(home_id__in=ids)
 
 
 def _arms(accounts: QuerySet) -> dict[tuple[str, ...], QuerySet]:
@@ -318,7 +320,7 @@ def rows(user, region: Region | None = None, versions=False) -> People:
     worklistcounts.versions_for(user, region), when the caller has read them already."""
     if versions is False:
         versions = worklistcounts.versions_for(user, region)
-    return People(_arms(_accounts(user, region)), versions)
+    return People(_arms(_accounts(user, region, versions)), versions)
 
 
 @dataclass(frozen=True)
