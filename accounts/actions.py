@@ -7,7 +7,9 @@ from urllib.parse import quote
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import transaction
 
+from . import worklistcounts
 from .checks import run_check
 from .models import AuditEntry, CheckRun, MailboxLink, SharedMailbox, StaffAccount
 from .rules import AccountState, ReportedStatus, date_problem, london_today
@@ -163,7 +165,9 @@ def linkable_count(account: StaffAccount) -> int:
 def perform(slug: str, account: StaffAccount, user, data) -> str:
     """Apply the action, audit it, and bring the home's states up to date now."""
     action, apply = ACTIONS[slug]
-    message = apply(account, user, data)
+    with transaction.atomic():
+        message = apply(account, user, data)
+        worklistcounts.changed([account.home_id])
     AuditEntry.record(user, action.title, home=account.home, subject=account.email, detail=message)
     run = run_check(london_today(), trigger=CheckRun.Trigger.ACTION, home=account.home)
     if run.outcome == CheckRun.Outcome.SKIPPED:

@@ -4,6 +4,7 @@ from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from simple_history.admin import SimpleHistoryAdmin
 
+from . import worklistcounts
 from .models import (
     AuditEntry,
     CareHome,
@@ -35,6 +36,20 @@ class ScopedAdmin(SimpleHistoryAdmin):
         if request.user.is_superuser:
             return queryset
         return queryset.filter(**{f"{self.home_path}__in": homes_for(request.user)})
+
+    # An edit here can move people on or off the worklist, or a home to another region:
+    # every region's worklist counts are counted again (edits here are rare).
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        worklistcounts.changed()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        worklistcounts.changed()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        worklistcounts.changed()
 
 
 @admin.register(CareHome)

@@ -24,7 +24,7 @@ from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
-from . import rulesql
+from . import rulesql, worklistcounts
 from .checkscope import CheckBusy, Scope, locked_transaction
 from .models import CareHome, CheckRun, PendingCheck, SharedMailbox, StaffAccount
 from .rules import AccountState, MailboxRisk, Thresholds
@@ -323,6 +323,7 @@ def run_check(
             if acquired:
                 _apply(run, thresholds, scope)
                 _mark_checked(run, scope)
+                worklistcounts.changed(scope.home_ids)
                 run.outcome = CheckRun.Outcome.OK
             else:
                 run.outcome = CheckRun.Outcome.SKIPPED

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from carehome_portal.celery import app as celery_app
 
-from . import actions, dashboard, downloads, homerows, staffrows, worklist
+from . import actions, dashboard, downloads, homerows, staffrows, worklist, worklistcounts
 from .models import AuditEntry
 from .rules import AccountState, MailboxRisk
 from .scoping import admin_only, get_account_for_writer, get_home_for_user, homes_for
@@ -148,8 +148,9 @@ def worklist_view(request):
     """The admin's weekly worklist across their homes (worklist.py), one region at a time
     if they choose; people and mailboxes are paged apart."""
     region = worklist.region_for(request.user, request.GET.get("region"))
-    people = Paginator(worklist.rows(request.user, region), WORKLIST_PAGE)
-    boxes = Paginator(worklist.mailboxes(request.user, region), WORKLIST_PAGE)
+    versions = worklistcounts.versions_for(request.user, region)  # read once for both lists
+    people = Paginator(worklist.rows(request.user, region, versions), WORKLIST_PAGE)
+    boxes = Paginator(worklist.mailboxes(request.user, region, versions), WORKLIST_PAGE)
     context = {
         "region": region,
         "regions": dashboard.region_choices(request.user),

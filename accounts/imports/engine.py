@@ -19,6 +19,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
+from .. import worklistcounts
 from ..models import CareHome, ImportRecord
 from ..rules import is_valid_ods_code, london_today, normalise_ods_code
 from ..scoping import ImportScope, import_scope_for
@@ -539,6 +540,8 @@ def _write(spec: Spec, result: ImportResult) -> None:
             result.links_added += cursor.rowcount
         result.home_ids |= _touched_homes(spec, cursor, written=True)
         _analyze_after_large_write(spec, result, cursor)
+    # A homes file may move homes between regions: every region's worklist counts go.
+    worklistcounts.changed(None if spec.kind == "homes" else result.home_ids)
 
 
 def _moving(update: str) -> str:

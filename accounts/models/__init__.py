@@ -17,6 +17,7 @@ from .records import (
     Notification,
     PendingCheck,
     StateChange,
+    WorklistVersion,
 )
 
 __all__ = [
@@ -36,4 +37,5 @@ __all__ = [
     "User",
     "UserManager",
     "validate_ods_code",
+    "WorklistVersion",
 ]

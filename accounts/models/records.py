@@ -156,6 +156,19 @@ class PendingCheck(models.Model):
         return f"mailbox {self.mailbox_id} / home {self.home_id}"
 
 
+class WorklistVersion(models.Model):
+    """The version of one region's to-dos (`region_key`: the region's id, 0 for homes
+    without one): every write that may change them gives it a new one in its own
+    transaction (worklistcounts.changed), so the worklist's counts, kept under the versions
+    read before counting, are never served after a write that changed them."""
+
+    region_key = models.PositiveIntegerField(primary_key=True)
+    version = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"region {self.region_key}: version {self.version}"
+
+
 class ImportRecord(models.Model):
     """One import of a CSV file, whatever its outcome."""
 

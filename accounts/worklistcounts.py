@@ -1,0 +1,128 @@
+"""The worklist's counts (each to-do's people per log-in date, the mailboxes to call about)
+and its pages of mailboxes, kept in the cache until a write changes them, so a page does not
+count the country's flagged people again.
+
+Counting them is the cost of a worklist page (about 0.9 s for 643,666 people at 1.5 million
+accounts), and they change only when something writes: a check (national, or a recheck of
+some homes), a manager's action, an import, an edit in /admin/. Each of these calls
+changed() in its own transaction, which gives every region it touched a new version
+(table WorklistVersion); the counts are kept under the versions read before they were
+counted, so a write that commits while they are counted leaves them under versions nobody
+asks for again. A region admin's counts outlive writes in other regions."""
+
+import hashlib
+import logging
+import secrets
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import OuterRef, Subquery
+
+from . import todos
+from .models import CareHome, Region, WorklistVersion
+
+NO_REGION = 0  # the region key of homes without a region
+EVERY_HOME = "every home"  # versions_for() of those who see every home
+BUMP_ALL_ABOVE = 500  # more homes than this: every region gets a new version
+KEEP_SECONDS = 7 * 24 * 3600  # unasked-for counts leave the cache after a week
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+def changed(home_ids: Iterable[int] | None = None) -> None:
+    """Say, inside the writing transaction, that the to-dos of these homes (None: of every
+    home) may have changed. Call it last in the transaction: it locks its regions' version
+    rows until the commit, so a write elsewhere in the region waits only for the commit."""
+    ids = None if home_ids is None else list(home_ids)
+    if ids is None or len(ids) > BUMP_ALL_ABOVE:
+        keys = {NO_REGION, *Region.objects.values_list("pk", flat=True)}
+    else:
+        regions = CareHome.objects.filter(pk__in=ids).values_list("region_id", flat=True)
+        keys = {region or NO_REGION for region in regions}
+    if not keys:
+        return
+    # A version never given out before (not a count that a database restored from a backup
+    # could reach again), written in key order so that two writers never wait in turn.
+    rows = [value for key in sorted(keys) for value in (key, secrets.randbits(63))]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {WorklistVersion._meta.db_table} (region_key, version) VALUES "
+            f"{', '.join(['(%s, %s)'] * len(keys))} "
+            "ON CONFLICT (region_key) DO UPDATE SET version = excluded.version",
+            rows,
+        )
+
+
+def versions_for(user, region: Region | None) -> tuple | None:
+    """(EVERY_HOME or "regions", ((region key, version), ...)) for the regions whose homes
+    make up this user's worklist (with `region`, that one; a region never written to has
+    version None): for those who see every home, every region and NO_REGION. None when
+    their homes are not whole regions (a manager's)."""
+    if region is None and user.sees_every_home:
+        regions, versions = Region._meta.db_table, WorklistVersion._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT r.id, v.version FROM {regions} r "
+                f"LEFT JOIN {versions} v ON v.region_key = r.id UNION ALL "
+                f"SELECT %s, (SELECT version FROM {versions} WHERE region_key = %s) ORDER BY 1",
+                [NO_REGION, NO_REGION],
+            )
+            return (EVERY_HOME, tuple(cursor.fetchall()))
+    if region is not None:
+        regions = Region.objects.filter(pk=region.pk)
+    elif user.is_admin:
+        regions = user.regions.all()
+    else:
+        return None
+    version = WorklistVersion.objects.filter(region_key=OuterRef("pk")).values("version")
+    return ("regions", tuple(regions.order_by("pk").values_list("pk", Subquery(version))))
+
+
+def _cache_key(what, versions: tuple) -> str:
+    name = repr((what, versions, todos.depends_on())).encode()
+    return f"worklist:{hashlib.sha256(name).hexdigest()}"
+
+
+def kept(versions: tuple | None, what, compute: Callable[[], T]) -> T:
+    """compute()'s answer (`what` names it) for the homes of these regions, from the cache
+    while no write has given them a new version since it was computed."""
+    if versions is None:
+        return compute()
+    cache_key = _cache_key(what, versions)
+    try:
+        found = cache.get(cache_key)
+    except Exception as exc:  # the cache is down: the page still answers, counting anew
+        log.warning("worklist: cache unreachable (%s); counting anew", exc)
+        return compute()
+    if found is None:
+        found = compute()
+        try:
+            cache.set(cache_key, found, KEEP_SECONDS)
+        except Exception as exc:
+            log.warning("worklist: cache unreachable (%s); not kept", exc)
+    return found
+
+
+def kept_each(versions: tuple, what, compute: Callable[[list[int]], dict[int, T]]) -> dict[int, T]:
+    """Region key -> compute()'s answer for that region's homes, each kept as kept() keeps
+    one region's (so a region's worklist page shares it): after a write in one region,
+    compute() is asked for that region alone."""
+    names = {key: _cache_key(what, ("regions", ((key, version),))) for key, version in versions}
+    try:
+        found = cache.get_many(list(names.values()))
+    except Exception as exc:  # the cache is down: the page still answers, counting anew
+        log.warning("worklist: cache unreachable (%s); counting anew", exc)
+        return compute(list(names))
+    answers = {key: found[name] for key, name in names.items() if name in found}
+    missing = [key for key in names if key not in answers]
+    if missing:
+        counted = compute(missing)
+        answers.update(counted)
+        try:
+            cache.set_many({names[key]: counted[key] for key in missing}, KEEP_SECONDS)
+        except Exception as exc:
+            log.warning("worklist: cache unreachable (%s); not kept", exc)
+    return answers
