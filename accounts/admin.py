@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db import transaction
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from simple_history.admin import SimpleHistoryAdmin
@@ -50,6 +51,15 @@ class ScopedAdmin(SimpleHistoryAdmin):
     def delete_queryset(self, request, queryset):
         super().delete_queryset(request, queryset)
         worklistcounts.changed()
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        # simple_history's "Revert" saves with save_model alone, never save_related: the
+        # revert and the new versions commit together here.
+        with transaction.atomic():
+            response = super().history_form_view(request, object_id, version_id, extra_context)
+            if request.method == "POST" and response.status_code == 302:
+                worklistcounts.changed()
+        return response
 
 
 @admin.register(CareHome)

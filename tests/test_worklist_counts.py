@@ -237,3 +237,91 @@ def test_every_homes_counts_are_the_sum_of_each_regions(client, admin_user, home
     with CaptureQueriesContext(connection) as queries:
         assert worklist(client)[0] == count - 1
     assert _counts_run(queries) == 0
+
+
+def _admin_people(client, **params) -> tuple[dict[str, str], int]:
+    response = client.get(reverse("worklist"), params)
+    assert response.status_code == 200
+    page = response.context["people"]
+    return {p["email"]: p["todo"] for p in page.object_list}, page.paginator.count
+
+
+def _home_form(home, region) -> dict:
+    return {
+        "ods_code": home.ods_code,
+        "name": home.name,
+        "registered_landline": home.registered_landline,
+        "cqc_location_id": home.cqc_location_id,
+        "region": region.pk if region else "",
+        "risk_rank": home.risk_rank,
+    }
+
+
+def test_a_history_revert_in_the_admin_renews_the_worklist(client, midlands, north, homes):
+    """simple_history's "Revert" in /admin/ saves with save_model only: it must renew the
+    versions too, or a home reverted to its former region stays in the new region's kept
+    homes, and that region's admin keeps seeing its people (found by a review)."""
+    root = User.objects.create_superuser("root@example.org", PASSWORD)
+    rita = User.objects.create_user("rita.region@example.org", PASSWORD, role="admin")
+    rita.regions.add(midlands)
+    willow = CareHome.objects.get(ods_code="VN8P2")
+    admin = Client()
+    admin.force_login(root)
+    # Willow moves from Yorkshire to Leicestershire (an ordinary edit: it renews versions).
+    url = reverse("admin:accounts_carehome_change", args=[willow.pk])
+    assert admin.post(url, _home_form(willow, midlands)).status_code == 302
+    regional = Client()
+    regional.force_login(rita)
+    rows, count = _admin_people(regional)
+    assert "wes.west@nhs.net" in rows and count == 3  # Willow is hers now: kept
+    # The superuser reverts Willow to its first version (Yorkshire).
+    first = willow.history.order_by("history_id").first()
+    url = reverse("admin:accounts_carehome_simple_history", args=[willow.pk, first.history_id])
+    response = admin.post(url, _home_form(willow, north))
+    assert response.status_code == 302, response.content[:2000]
+    assert CareHome.objects.get(pk=willow.pk).region_id == north.pk
+    # Rita may not open Willow any more...
+    assert regional.get(reverse("home_detail", args=["VN8P2"])).status_code == 404
+    # ...but her worklist still lists its people.
+    rows, count = _admin_people(regional)
+    assert "wes.west@nhs.net" not in rows, "a home of another region on Rita's worklist"
+    assert count == 2
+
+
+def test_a_history_revert_of_an_account_renews_the_counts(client, admin_user, homes):
+    """The same door for an account: reverting Lee's removal request in /admin/ moves him
+    from "waiting" back to "leavers" on the worklist at once."""
+    root = User.objects.create_superuser("root@example.org", PASSWORD)
+    lee = StaffAccount.objects.get(email="lee.long@nhs.net")
+    admin = Client()
+    admin.force_login(root)
+    # A normal admin edit first (renews the versions): removal asked for today.
+    url = reverse("admin:accounts_staffaccount_change", args=[lee.pk])
+    form = {
+        "email": lee.email,
+        "display_name": lee.display_name,
+        "home": lee.home_id,
+        "reported_status": lee.reported_status,
+        "first_recorded": lee.first_recorded.isoformat(),
+        "last_activity_0": (TODAY - timedelta(days=10)).isoformat(),
+        "last_activity_1": "12:00:00",
+        "left_on": "",
+        "attested_on": "",
+        "removal_requested_on": TODAY.isoformat(),
+        "links-TOTAL_FORMS": "0",
+        "links-INITIAL_FORMS": "0",
+        "links-MIN_NUM_FORMS": "0",
+        "links-MAX_NUM_FORMS": "1000",
+    }
+    response = admin.post(url, form)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    client.force_login(admin_user)
+    rows, _ = _admin_people(client)
+    assert rows["lee.long@nhs.net"] == "waiting"
+    first = lee.history.order_by("history_id").first()
+    url = reverse("admin:accounts_staffaccount_simple_history", args=[lee.pk, first.history_id])
+    response = admin.post(url, {**form, "removal_requested_on": ""})
+    assert response.status_code == 302
+    assert StaffAccount.objects.get(pk=lee.pk).removal_requested_on is None
+    rows, _ = _admin_people(client)
+    assert rows["lee.long@nhs.net"] == "leavers"
