@@ -158,6 +158,9 @@ def run_import(
         record.size, record.sha256 = facts.size, facts.sha256
         result.encoding, result.container = facts.encoding, facts.container
         with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL work_mem = '256MB'")
             started = time.perf_counter()
             _stage(spec, path, facts, result, progress)
             result.seconds["stage"] = time.perf_counter() - started
@@ -712,9 +715,11 @@ def _accounts_sql(has_links: bool) -> Writer:
         LEFT JOIN {LINKS} l ON l.email = a.email AND l.mailbox = m.email
         WHERE l.line IS NULL OR a.home_id <> m.home_id)"""
     )
+    # No DISTINCT: a row's list holds each mailbox once (specs.mailbox_list) and an email
+    # is staged on one line only (the duplicate check), so the pairs are distinct already.
     writer.links_added.append(
         f"""INSERT INTO accounts_mailboxlink (account_id, mailbox_id)
-        SELECT DISTINCT a.id, m.id FROM {LINKS} l
+        SELECT a.id, m.id FROM {LINKS} l
         JOIN accounts_staffaccount a ON a.email = l.email
         JOIN accounts_sharedmailbox m ON m.email = l.mailbox
         WHERE NOT EXISTS (SELECT 1 FROM accounts_mailboxlink k
