@@ -3,6 +3,7 @@ state change recorded under the recheck's run: the accounts, mailboxes, homes, s
 alive changes and every figure of the runs must be exactly what the recheck alone made."""
 
 import random
+from contextlib import nullcontext
 from datetime import date, timedelta
 
 import pytest
@@ -121,3 +122,22 @@ def test_judged_new_accounts_leave_exactly_what_the_recheck_alone_left(tmp_path,
     alone = _imports(tmp_path, seed)
     for part in alone:
         assert judged[part] == alone[part], part
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("flag", ["--dry-run", "--skip-bad-rows"])
+def test_an_import_that_writes_no_account_leaves_no_run(tmp_path, rosewood, flag):
+    """The recheck's run is made in the import's transaction: a dry run rolls it back, and an
+    import whose every row was skipped (no recheck follows) deletes it."""
+    import io
+
+    from django.core.management import call_command
+
+    path = tmp_path / "accounts.csv"
+    row = "amy@nhs.net,VM4Q7,Amy,active,01/06/2026 09:00,,\n"
+    path.write_text(HEADER + (row if flag == "--dry-run" else row.replace("VM4Q7", "NOPE!")))
+    with pytest.raises(SystemExit) if flag == "--skip-bad-rows" else nullcontext():
+        call_command("import_accounts", str(path), flag, stdout=io.StringIO(), stderr=io.StringIO())
+    assert not StaffAccount.objects.exists()
+    assert not CheckRun.objects.exists()
+    assert not StateChange.objects.exists()
