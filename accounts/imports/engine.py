@@ -158,9 +158,6 @@ def run_import(
         record.size, record.sha256 = facts.size, facts.sha256
         result.encoding, result.container = facts.encoding, facts.container
         with transaction.atomic():
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute("SET LOCAL work_mem = '256MB'")
             started = time.perf_counter()
             _stage(spec, path, facts, result, progress)
             result.seconds["stage"] = time.perf_counter() - started
