@@ -561,7 +561,7 @@ def _write(spec: Spec, result: ImportResult) -> None:
     worklistcounts.changed(None if spec.kind == "homes" else result.home_ids)
 
 
-def _recheck_run(today: date, params: dict):
+def _recheck_run(today: date, params: dict) -> CheckRun:
     """PostgreSQL: the run record of the recheck that follows this import, made now (in the
     import's transaction, so it exists only if the import does), because the accounts INSERT
     writes new accounts already judged as of its date and records their first state (from
@@ -573,7 +573,7 @@ def _recheck_run(today: date, params: dict):
     return run
 
 
-def _judged_under(run, created: int, flagged: int) -> None:
+def _judged_under(run: CheckRun, created: int, flagged: int) -> None:
     """The run counts the state changes the import recorded for it, as it would have."""
     run.events, run.newly_flagged = created, flagged
     run.save(update_fields=["events", "newly_flagged"])
