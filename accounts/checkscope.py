@@ -33,6 +33,11 @@ class CheckBusy(Exception):
     """The rows lock was not free within LOCK_WAIT_S."""
 
 
+# A scope of at least this many homes, and at least half of all homes (an import of a
+# national report), is "wide" on PostgreSQL: see Scope.homes.
+WIDE_MIN_HOMES = 100
+
+
 class Scope:
     """Which rows a run judges: every home (national) or some homes (scoped)."""
 
@@ -40,6 +45,12 @@ class Scope:
         self.home_ids = None if home_ids is None else sorted(set(home_ids))
         self.full = full and self.home_ids is None
         self.pg = connection.vendor == "postgresql"
+        self.wide = (
+            self.pg
+            and self.home_ids is not None
+            and len(self.home_ids) >= WIDE_MIN_HOMES
+            and 2 * len(self.home_ids) >= CareHome.objects.count()
+        )
 
     @property
     def national(self) -> bool:
@@ -54,6 +65,13 @@ class Scope:
         """A condition on a home id column: true for this run's homes."""
         if self.national:
             return "TRUE" if self.pg else "1"
+        if self.wide:
+            # Measured on a recheck of every home at 1M accounts (625 homes): with `= ANY`
+            # the planner read the accounts home by home through the home_id index, each
+            # home's rows scattered over the table (3.4-4.5 s for the accounts' judgement;
+            # 0.9-1.3 s for the same statement unscoped). "+ 0" keeps it off that index: one
+            # pass over the table and a hash of the homes, 1.1 s.
+            return f"{column} + 0 IN (SELECT unnest(CAST(%(homes)s AS integer[])))"
         if self.pg:
             return f"{column} = ANY(%(homes)s)"
         return f"{column} IN (SELECT value FROM json_each(%(homes)s))"

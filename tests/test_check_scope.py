@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts import checks, checkscope
 from accounts.checks import run_check
@@ -35,8 +36,14 @@ def states(home):
     return dict(StaffAccount.objects.filter(home=home).values_list("email", "state"))
 
 
+@pytest.mark.parametrize("wide", [False, True])
 @pytest.mark.parametrize("how", ["home", "home_ids"])
-def test_recheck_of_one_home_leaves_the_other_as_it_was(two_homes, willow_mailbox, how):
+def test_recheck_of_one_home_leaves_the_other_as_it_was(
+    two_homes, willow_mailbox, how, wide, monkeypatch
+):
+    """Wide: a scope of half the homes or more, read in one pass on PostgreSQL."""
+    if wide:
+        monkeypatch.setattr(checkscope, "WIDE_MIN_HOMES", 1)  # Rosewood is half of two
     rosewood, willow = two_homes
     assert states(willow)["quiet.vn8p2@nhs.net"] == "active"
     # A link added in Willow since the last run would change its mailbox if Willow were judged.
@@ -48,7 +55,10 @@ def test_recheck_of_one_home_leaves_the_other_as_it_was(two_homes, willow_mailbo
     )
 
     scope = {"home": rosewood} if how == "home" else {"home_ids": [rosewood.pk]}
-    run = run_check(TODAY, trigger=CheckRun.Trigger.ACTION, **scope)
+    with CaptureQueriesContext(connection) as queries:
+        run = run_check(TODAY, trigger=CheckRun.Trigger.ACTION, **scope)
+    unnested = any("unnest" in q["sql"] for q in queries.captured_queries)
+    assert unnested == (wide and connection.vendor == "postgresql")
 
     assert run.outcome == "ok"
     assert states(rosewood)["quiet.vm4q7@nhs.net"] == "at_risk"

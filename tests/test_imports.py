@@ -119,6 +119,24 @@ def test_links_are_replaced_by_the_files_list(rosewood_boxes, write):
     ]
 
 
+def test_a_mailbox_named_twice_or_on_a_skipped_duplicate_line_is_linked_once(rosewood_boxes, write):
+    """The links INSERT has no DISTINCT: a row's list holds each mailbox once, and a line
+    repeating an email is skipped (with --skip-bad-rows) with its links."""
+    code, out, _ = run(
+        "accounts",
+        write(
+            ACCOUNTS
+            + "amy@nhs.net,VM4Q7,Amy,,,,rosewood.carehome@nhs.net;ROSEWOOD.carehome@nhs.net\n"
+            + "AMY@nhs.net,VM4Q7,Amy,,,,rosewood.carehome@nhs.net\n"
+        ),
+        "--skip-bad-rows",
+    )
+    assert code != 0 and "mailbox links: 1 added, 0 removed" in out
+    assert list(MailboxLink.objects.values_list("account__email", "mailbox__email")) == [
+        ("amy@nhs.net", "rosewood.carehome@nhs.net")
+    ]
+
+
 @pytest.mark.parametrize(
     "row, message",
     [
