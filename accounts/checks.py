@@ -278,10 +278,9 @@ def _apply(run: CheckRun, thresholds: Thresholds, scope: Scope) -> None:
     by_risk = dict(mailboxes.values_list("risk").annotate(n=Count("id")).order_by())
     run.full = scope.full
     run.checked = sum(by_state.values())
-    # += : an import may have judged its new accounts under this run already (run_check).
-    run.newly_flagged += flagged or 0
+    run.newly_flagged = flagged or 0
     run.recovered = recovered or 0
-    run.events += (account_events or 0) + mailbox_events
+    run.events = (account_events or 0) + mailbox_events
     run.accounts_by_state = {s.value: by_state.get(s.value, 0) for s in AccountState}
     run.mailboxes_by_risk = {r.value: by_risk.get(r.value, 0) for r in MailboxRisk}
 
@@ -300,7 +299,6 @@ def run_check(
     home=None,
     home_ids: Iterable[int] | None = None,
     full: bool = False,
-    run: CheckRun | None = None,
 ) -> CheckRun:
     """Run the check as of a London date and return its run record (ok, failed or skipped).
 
@@ -308,20 +306,17 @@ def run_check(
     CareHome, after a manager's action, recorded on the run) or `home_ids` (after an
     import), only those homes' accounts, mailboxes and ranks, and only their events and
     counts. A scoped run is never skipped because the nightly run is working: it waits for
-    it (see the module's notes on locks).
-
-    `run`: a run record made already, by an import that wrote its new accounts judged as of
-    the run's date and recorded their state changes under it (engine._write); this run
-    carries on from its counts."""
+    it (see the module's notes on locks)."""
     if home is not None:
         home_ids = [home.pk, *(home_ids or [])]
     scope = Scope(home_ids, full)
-    if run is None:
-        run = CheckRun(as_of=as_of, trigger=trigger)
-    run.home = home
-    run.scope_homes = None if scope.national else len(scope.home_ids)
-    run.full = scope.full
-    run.save()
+    run = CheckRun.objects.create(
+        as_of=as_of,
+        trigger=trigger,
+        home=home,
+        scope_homes=None if scope.national else len(scope.home_ids),
+        full=scope.full,
+    )
     thresholds = Thresholds.from_settings()
     try:
         with locked_transaction(scope) as acquired:

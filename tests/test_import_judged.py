@@ -1,6 +1,8 @@
 """A fresh import's new accounts are written already judged (PostgreSQL), with their first
-state change recorded under the recheck's run: the accounts, mailboxes, homes, state and
-alive changes and every figure of the runs must be exactly what the recheck alone made."""
+state change recorded under a run of the import's own: the accounts, mailboxes, homes, state
+and alive changes and every figure of the runs must be exactly what the recheck alone made,
+and the recheck is a run of its own that starts after the import (alerts read runs in
+order)."""
 
 import random
 from contextlib import nullcontext
@@ -52,8 +54,35 @@ def _report(rng: random.Random, people: range, moved: float) -> str:
 
 
 def _snapshot(results) -> dict:
-    """Everything the imports and their rechecks wrote, by natural keys (ids differ)."""
-    runs = {run.pk: n for n, run in enumerate(CheckRun.objects.order_by("id"))}
+    """Everything the imports and their rechecks wrote, by natural keys (ids differ). An
+    import's judgement run (PostgreSQL) counts as part of the recheck that follows it: the
+    changes it recorded, and its events and newly flagged, go with that recheck's."""
+    judged = {r.judged_run_id: r.recheck_run_id for r in results if r.judged_run_id}
+    kept = CheckRun.objects.exclude(pk__in=judged).order_by("id")
+    runs = {run.pk: n for n, run in enumerate(kept)}
+    runs.update({judgement: runs[recheck] for judgement, recheck in judged.items()})
+    folded = {recheck: CheckRun.objects.get(pk=j) for j, recheck in judged.items()}
+
+    def figures(run):
+        extra = folded.get(run.pk)
+        events = run.events + (extra.events if extra else 0)
+        flagged = run.newly_flagged + (extra.newly_flagged if extra else 0)
+        return (
+            run.as_of,
+            run.trigger,
+            run.scope_homes,
+            run.full,
+            run.outcome,
+            run.checked,
+            flagged,
+            run.recovered,
+            events,
+            run.accounts_by_state,
+            run.mailboxes_by_risk,
+            run.started_at,
+            run.finished_at,
+        )
+
     return {
         "results": [
             (r.created, r.updated, r.unchanged, r.links_added, r.links_removed,
@@ -74,12 +103,7 @@ def _snapshot(results) -> dict:
             for c in StateChange.objects.select_related("account", "mailbox")), key=str),
         "alive": sorted((runs[a.run_id], a.mailbox.email, a.alive)
                         for a in MailboxAliveChange.objects.select_related("mailbox")),
-        "runs": [
-            (run.as_of, run.trigger, run.scope_homes, run.full, run.outcome, run.checked,
-             run.newly_flagged, run.recovered, run.events, run.accounts_by_state,
-             run.mailboxes_by_risk, run.started_at, run.finished_at)
-            for run in CheckRun.objects.order_by("id")
-        ],
+        "runs": [figures(run) for run in kept],
     }  # fmt: skip
 
 
@@ -95,7 +119,11 @@ def _imports(tmp_path, seed: int) -> dict:
     with time_machine.travel(TODAY + timedelta(days=1), tick=False):
         run_check(TODAY + timedelta(days=1))
         results.append(run_import("accounts", second))
-    return _snapshot(results)
+    return {
+        **_snapshot(results),
+        "judged_run_ids": [r.judged_run_id for r in results],
+        "recheck_run_ids": [r.recheck_run_id for r in results],
+    }
 
 
 @pytest.mark.django_db(transaction=True)
@@ -106,6 +134,11 @@ def test_judged_new_accounts_leave_exactly_what_the_recheck_alone_left(tmp_path,
     _homes()
     judged = _imports(tmp_path, seed)
     assert judged["results"][0][0] == 240 and judged["changes"]
+    judgement = CheckRun.objects.get(pk=judged["judged_run_ids"][0])
+    recheck = CheckRun.objects.get(pk=judged["recheck_run_ids"][0])
+    assert judgement.pk < recheck.pk and judgement.outcome == CheckRun.Outcome.OK
+    assert judgement.checked == judgement.events == 240 and judgement.finished_at
+    assert judgement.scope_homes == 6 and judgement.home is None  # not a national run
     assert {state for *_, state, _, _ in judged["accounts"]} >= {
         "active", "at_risk", "inactive", "left", "deleted", "disabled"
     }  # fmt: skip
@@ -120,15 +153,17 @@ def test_judged_new_accounts_leave_exactly_what_the_recheck_alone_left(tmp_path,
         cursor.execute("ALTER SEQUENCE accounts_checkrun_id_seq RESTART")
     monkeypatch.setattr(engine, "_judges_new_accounts", lambda: False)
     alone = _imports(tmp_path, seed)
+    assert alone["judged_run_ids"] == [None, None]
     for part in alone:
-        assert judged[part] == alone[part], part
+        if not part.endswith("_run_ids"):
+            assert judged[part] == alone[part], part
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("flag", ["--dry-run", "--skip-bad-rows"])
 def test_an_import_that_writes_no_account_leaves_no_run(tmp_path, rosewood, flag):
-    """The recheck's run is made in the import's transaction: a dry run rolls it back, and an
-    import whose every row was skipped (no recheck follows) deletes it."""
+    """The judgement run is made in the import's transaction: a dry run rolls it back, and an
+    import that wrote no account deletes it."""
     import io
 
     from django.core.management import call_command

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
 from .. import rulesql, worklistcounts
 from ..models import CareHome, CheckRun, ImportRecord
@@ -81,8 +82,8 @@ class ImportResult:
     record_id: int | None = None
     # The homes whose accounts or mailboxes the import touched (before or after it).
     home_ids: set[int] = field(default_factory=set)
-    # The recheck's run, made by the write when it judges new accounts (_recheck_run).
-    recheck_run: CheckRun | None = None
+    # The run of the import's own judgement of its new accounts (_judgement_run), if kept.
+    judged_run_id: int | None = None
     recheck_run_id: int | None = None
     # Where the time went: stage (read and load the rows), check (the SQL checks), write,
     # and recheck (the touched homes' check after the commit).
@@ -209,14 +210,8 @@ def _recheck(result: ImportResult) -> None:
     nightly check), as a run of its own; the import stands whatever the recheck does."""
     from ..checks import run_check
 
-    made = result.recheck_run
     try:
-        run = run_check(
-            made.as_of if made else london_today(),
-            trigger=CheckRun.Trigger.IMPORT,
-            home_ids=result.home_ids,
-            run=made,
-        )
+        run = run_check(london_today(), trigger=CheckRun.Trigger.IMPORT, home_ids=result.home_ids)
     except Exception:  # recorded on the run as failed; the nightly check catches up
         log.exception("recheck after import %s failed", result.record_id)
         return
@@ -521,8 +516,7 @@ def _write(spec: Spec, result: ImportResult) -> None:
     today = london_today()
     params = {"today": _db_date(today)}
     writer = WRITERS[spec.kind](result.has_links_column)
-    if writer.judges:
-        result.recheck_run = _recheck_run(today, params)
+    judged = _judgement_run(today, params) if writer.judges else None
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM {STAGE}")
         staged = cursor.fetchone()[0]
@@ -540,9 +534,8 @@ def _write(spec: Spec, result: ImportResult) -> None:
             cursor.execute(writer.update, params)
             result.updated = cursor.rowcount
         cursor.execute(writer.insert, params)
-        if writer.judges:
+        if judged:
             result.created, flagged = cursor.fetchone()
-            _judged_under(result.recheck_run, result.created, flagged or 0)
         else:
             result.created = cursor.rowcount
         result.unchanged = staged - result.updated - result.created
@@ -553,30 +546,41 @@ def _write(spec: Spec, result: ImportResult) -> None:
             cursor.execute(sql, params)
             result.links_added += cursor.rowcount
         result.home_ids |= _touched_homes(spec, cursor, written=True)
-        if result.recheck_run and not result.home_ids:  # nothing staged: no recheck follows
-            result.recheck_run.delete()
-            result.recheck_run = None
+        if judged:
+            _judged(judged, result, flagged or 0)
         _analyze_after_large_write(spec, result, cursor)
     # A homes file may move homes between regions: every region's worklist counts go.
     worklistcounts.changed(None if spec.kind == "homes" else result.home_ids)
 
 
-def _recheck_run(today: date, params: dict) -> CheckRun:
-    """PostgreSQL: the run record of the recheck that follows this import, made now (in the
-    import's transaction, so it exists only if the import does), because the accounts INSERT
-    writes new accounts already judged as of its date and records their first state (from
-    nothing, as the check would) under it. The recheck then finds them judged: a fresh
-    import of a million accounts no longer has the check rewrite a million rows."""
+def _judgement_run(today: date, params: dict) -> CheckRun:
+    """PostgreSQL: the run record of the import's own judgement of its new accounts, made in
+    the import's transaction (it exists only if the import does). The accounts INSERT writes
+    new accounts already judged as of its date, with the check's rules and thresholds, and
+    records their first state (from nothing, as the check would) under this run. The recheck
+    that follows the commit is a run of its own, as of its own date: it finds them judged,
+    so a fresh import of a million accounts no longer has the check rewrite a million rows,
+    and its changes come after every run that finished before it (alerts read runs in
+    order)."""
     run = CheckRun.objects.create(as_of=today, trigger=CheckRun.Trigger.IMPORT)
     params.update(rulesql.params(today, Thresholds.from_settings()))
     params.update(run=run.pk, now=run.started_at)
     return run
 
 
-def _judged_under(run: CheckRun, created: int, flagged: int) -> None:
-    """The run counts the state changes the import recorded for it, as it would have."""
-    run.events, run.newly_flagged = created, flagged
-    run.save(update_fields=["events", "newly_flagged"])
+def _judged(run: CheckRun, result: ImportResult, flagged: int) -> None:
+    """The judgement run, finished with the import's write: the new accounts it judged and
+    the state changes it recorded (none written: no run is kept)."""
+    if not result.created:
+        run.delete()
+        return
+    run.scope_homes = len(result.home_ids)
+    run.checked = run.events = result.created
+    run.newly_flagged = flagged
+    run.outcome = CheckRun.Outcome.OK
+    run.finished_at = timezone.now()
+    run.save()
+    result.judged_run_id = run.pk
 
 
 def _moving(update: str) -> str:
@@ -734,7 +738,8 @@ def _judges_new_accounts() -> bool:
 def _judged_insert(new: str, columns: str) -> str:
     """PostgreSQL: the new accounts with their state and disable date as the check judges
     them (rulesql, the run's date and thresholds), and their first state change recorded
-    under the recheck's run (_recheck_run), as the check records it: from '' to the state."""
+    under the import's judgement run (_judgement_run), as the check records it: from ''
+    to the state."""
     days = Thresholds.from_settings().inactivity_days
     return f"""WITH added AS (
             INSERT INTO accounts_staffaccount ({columns}, state, disable_date, state_changed_at)
