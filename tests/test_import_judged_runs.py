@@ -36,23 +36,30 @@ def _london(day: date, hh: int, mm: int, ss: int = 0) -> datetime:
     return datetime(day.year, day.month, day.day, hh, mm, ss, tzinfo=LONDON)
 
 
+def _checked_on_d(home, active_on: date):
+    """One shared mailbox and one account linked to it, last active on `active_on`, after
+    the nightly check of D."""
+    box = SharedMailbox.objects.create(home=home, email="box.vm4q7@nhs.net")
+    old = StaffAccount.objects.create(
+        email="old@nhs.net", home=home, last_activity_date=active_on, first_recorded=active_on
+    )
+    MailboxLink.objects.create(account=old, mailbox=box)
+    with time_machine.travel(_london(D, 2, 30), tick=False):
+        run_check(D)
+    box.refresh_from_db()
+    old.refresh_from_db()
+    return box, old
+
+
 # The recheck judges as of its own date: a run of a later date that judged the same homes
 # in between is not undone (states a day back, changes recorded twice).
 @pytest.mark.django_db(transaction=True)
 def test_recheck_after_midnight_does_not_undo_a_later_run(tmp_path, monkeypatch, rosewood):
     if connection.vendor != "postgresql":
         pytest.skip("the import's run (and its date) is made by the write on PostgreSQL only")
-    box = SharedMailbox.objects.create(home=rosewood, email="box.vm4q7@nhs.net")
-    t = Thresholds.from_settings()
     # Active as of D, at risk as of D+1.
-    crossing = t.at_risk_on_or_before(D + timedelta(days=1))
-    old = StaffAccount.objects.create(
-        email="old@nhs.net", home=rosewood, last_activity_date=crossing, first_recorded=crossing
-    )
-    MailboxLink.objects.create(account=old, mailbox=box)
-    with time_machine.travel(_london(D, 2, 30), tick=False):
-        run_check(D)
-    old.refresh_from_db()
+    crossing = Thresholds.from_settings().at_risk_on_or_before(D + timedelta(days=1))
+    box, old = _checked_on_d(rosewood, crossing)
     assert old.state == "active"
 
     real_recheck = engine._recheck
@@ -214,14 +221,7 @@ def test_alerts_see_a_recheck_that_finished_after_a_concurrent_nightly(
 
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL only")
-    box = SharedMailbox.objects.create(home=rosewood, email="box.vm4q7@nhs.net")
-    old = StaffAccount.objects.create(
-        email="old@nhs.net", home=rosewood, last_activity_date=D - timedelta(days=3)
-    )
-    MailboxLink.objects.create(account=old, mailbox=box)
-    with time_machine.travel(_london(D, 2, 30), tick=False):
-        run_check(D)
-    box.refresh_from_db()
+    box, _ = _checked_on_d(rosewood, D - timedelta(days=3))
     assert box.risk == "single_user"
 
     real = engine._analyze_after_large_write
