@@ -23,7 +23,7 @@ from accounts.models import (
     StaffAccount,
     StateChange,
 )
-from accounts.rules import RISK_ORDER
+from accounts.rules import RISK_ORDER, AccountState
 
 TODAY = date(2026, 6, 15)
 HEADER = "email,ods_code,display_name,status,last_activity,created,shared_mailboxes\n"
@@ -139,6 +139,9 @@ def test_judged_new_accounts_leave_exactly_what_the_recheck_alone_left(tmp_path,
     assert judgement.pk < recheck.pk and judgement.outcome == CheckRun.Outcome.OK
     assert judgement.checked == judgement.events == 240 and judgement.finished_at
     assert judgement.scope_homes == 6 and judgement.home is None  # not a national run
+    assert sum(judgement.accounts_by_state.values()) == 240
+    assert set(judgement.accounts_by_state) == {s.value for s in AccountState}
+    assert judgement.accounts_by_state["inactive"] == judgement.newly_flagged
     assert {state for *_, state, _, _ in judged["accounts"]} >= {
         "active", "at_risk", "inactive", "left", "deleted", "disabled"
     }  # fmt: skip

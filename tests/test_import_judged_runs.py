@@ -3,13 +3,14 @@ a run of its own, finished with the import; the recheck after the commit is anot
 its own date and after any run that finished before it (alerts read runs in order). Also the
 wide scope and the links INSERT without DISTINCT."""
 
+import threading
 from datetime import date, datetime, timedelta
 
 import pytest
 import time_machine
-from django.db import connection
+from django.db import connection, connections
 
-from accounts import checks, sweeps
+from accounts import checks, dashboard, notify, sweeps
 from accounts.checks import run_check
 from accounts.checkscope import CheckBusy
 from accounts.imports import engine
@@ -28,6 +29,11 @@ HEADER = "email,ods_code,display_name,status,last_activity,created,shared_mailbo
 D = date(2026, 6, 15)
 
 pg_only = pytest.mark.skipif(
+    "connection.vendor != 'postgresql'", reason="the judged INSERT is PostgreSQL only"
+)
+
+
+PG_ONLY = pytest.mark.skipif(
     "connection.vendor != 'postgresql'", reason="the judged INSERT is PostgreSQL only"
 )
 
@@ -252,3 +258,107 @@ def test_alerts_see_a_recheck_that_finished_after_a_concurrent_nightly(
     with time_machine.travel(_london(D + timedelta(days=2), 2, 30), tick=False):
         nightly = run_check(D + timedelta(days=2))
     assert notify.plan_alerts(nightly) == 1, runs
+
+
+# The judgement run's summary (the runs API) counts its accounts by state, as every run does.
+@PG_ONLY
+@pytest.mark.django_db(transaction=True)
+def test_judgement_run_summary_is_self_consistent(tmp_path, rosewood):
+    path = tmp_path / "a.csv"
+    path.write_text(
+        HEADER
+        + "a@nhs.net,VM4Q7,A,active,01/01/2026 09:00,,\n"
+        + "b@nhs.net,VM4Q7,B,active,14/06/2026 09:00,,\n"
+    )
+    with time_machine.travel(_london(D, 12, 0), tick=False):
+        result = run_import("accounts", path)
+    judged = CheckRun.objects.get(pk=result.judged_run_id).summary()
+    recheck = CheckRun.objects.get(pk=result.recheck_run_id).summary()
+    assert recheck["checked"] == sum(recheck["accounts"].values())
+    assert judged["checked"] == sum(judged["accounts"].values()), judged
+
+
+# A dry run rolls the judgement run back, and the result names no run.
+@PG_ONLY
+@pytest.mark.django_db(transaction=True)
+def test_dry_run_result_names_no_rolled_back_run(tmp_path, rosewood):
+    path = tmp_path / "a.csv"
+    path.write_text(HEADER + "a@nhs.net,VM4Q7,A,active,01/01/2026 09:00,,\n")
+    with time_machine.travel(_london(D, 12, 0), tick=False):
+        result = run_import("accounts", path, dry_run=True)
+    assert not CheckRun.objects.exists()
+    assert result.judged_run_id is None, result.judged_run_id
+
+
+# The judgement run's scope is the homes of the accounts it judged, not every home touched.
+@PG_ONLY
+@pytest.mark.django_db(transaction=True)
+def test_judgement_run_scope_is_the_homes_it_judged(tmp_path, rosewood, willow):
+    StaffAccount.objects.create(email="w@nhs.net", home=willow, last_activity_date=D)
+    path = tmp_path / "a.csv"
+    path.write_text(
+        HEADER
+        + "w@nhs.net,VN8P2,W,active,14/06/2026 09:00,,\n"  # updated, in willow
+        + "new@nhs.net,VM4Q7,N,active,14/06/2026 09:00,,\n"  # created, in rosewood
+    )
+    with time_machine.travel(_london(D, 12, 0), tick=False):
+        result = run_import("accounts", path)
+    assert (result.created, result.updated) == (1, 1)
+    judged = CheckRun.objects.get(pk=result.judged_run_id)
+    assert judged.scope_homes == 1, judged.scope_homes
+
+
+# A nightly that starts and finishes while the import writes: the new account's mailbox at
+# risk still reaches the next nightly's alerts (the judgement run records account changes
+# only; the recheck's mailbox changes come after the nightly).
+@PG_ONLY
+@pytest.mark.django_db(transaction=True)
+def test_alert_for_new_account_survives_concurrent_nightly(
+    tmp_path, monkeypatch, rosewood, admin_user
+):
+    box = SharedMailbox.objects.create(home=rosewood, email="box.vm4q7@nhs.net")
+    keep = StaffAccount.objects.create(
+        email="keep@nhs.net", home=rosewood, last_activity_date=D, first_recorded=D
+    )
+    MailboxLink.objects.create(account=keep, mailbox=box)
+    with time_machine.travel(_london(D, 2, 30), tick=False):
+        run_check(D)
+    box.refresh_from_db()
+    real = engine._analyze_after_large_write
+
+    def nightly_meanwhile(spec, result, cursor):
+        def nightly():
+            try:
+                run_check(D + timedelta(days=1))
+            finally:
+                connections.close_all()
+
+        t = threading.Thread(target=nightly)
+        t.start()
+        t.join()
+        return real(spec, result, cursor)
+
+    monkeypatch.setattr(engine, "_analyze_after_large_write", nightly_meanwhile)
+    path = tmp_path / "a.csv"
+    # keep leaves (the box loses its only active user); a new, long-inactive account is linked.
+    path.write_text(
+        HEADER
+        + "keep@nhs.net,VM4Q7,K,leaver,14/06/2026 09:00,,box.vm4q7@nhs.net\n"
+        + "new@nhs.net,VM4Q7,N,active,01/01/2026 09:00,,box.vm4q7@nhs.net\n"
+    )
+    with time_machine.travel(_london(D + timedelta(days=1), 2, 30)):
+        result = run_import("accounts", path)
+    box.refresh_from_db()
+    runs = list(CheckRun.objects.order_by("id").values_list("id", "trigger", "scope_homes"))
+    assert result.judged_run_id < runs[-2][0] < result.recheck_run_id, runs  # J < nightly < R
+    assert box.risk in ("at_risk", "orphaned"), box.risk
+    assert not StateChange.objects.filter(run_id=result.judged_run_id, mailbox__isnull=False)
+    with time_machine.travel(_london(D + timedelta(days=2), 2, 30), tick=False):
+        nightly = run_check(D + timedelta(days=2))
+    assert notify.plan_alerts(nightly) == 1, runs
+    # the home's history shows the new account's first state exactly once
+    firsts = StateChange.objects.filter(account__email="new@nhs.net", from_value="")
+    assert firsts.count() == 1
+    assert any(c.email == "new@nhs.net" for c in dashboard.home_history(rosewood, [box]))
+    # the home page's charts read only national and one-home runs: the judgement run is out
+    assert dashboard.last_run().pk == nightly.pk

@@ -198,6 +198,8 @@ def run_import(
         )
     record.finish(result)
     result.record_id = record.pk
+    if not result.written:  # a dry run, or a write that failed: its judgement run is gone
+        result.judged_run_id = None
     if result.written and result.home_ids:
         started = time.perf_counter()
         _recheck(result)
@@ -535,7 +537,7 @@ def _write(spec: Spec, result: ImportResult) -> None:
             result.updated = cursor.rowcount
         cursor.execute(writer.insert, params)
         if judged:
-            result.created, flagged = cursor.fetchone()
+            result.created, flagged, judged_homes, by_state = cursor.fetchone()
         else:
             result.created = cursor.rowcount
         result.unchanged = staged - result.updated - result.created
@@ -547,7 +549,7 @@ def _write(spec: Spec, result: ImportResult) -> None:
             result.links_added += cursor.rowcount
         result.home_ids |= _touched_homes(spec, cursor, written=True)
         if judged:
-            _judged(judged, result, flagged or 0)
+            _judged(judged, result, flagged or 0, judged_homes, by_state or {})
         _analyze_after_large_write(spec, result, cursor)
     # A homes file may move homes between regions: every region's worklist counts go.
     worklistcounts.changed(None if spec.kind == "homes" else result.home_ids)
@@ -568,15 +570,17 @@ def _judgement_run(today: date, params: dict) -> CheckRun:
     return run
 
 
-def _judged(run: CheckRun, result: ImportResult, flagged: int) -> None:
-    """The judgement run, finished with the import's write: the new accounts it judged and
-    the state changes it recorded (none written: no run is kept)."""
+def _judged(run: CheckRun, result: ImportResult, flagged: int, homes: int, by_state: dict) -> None:
+    """The judgement run, finished with the import's write: the new accounts it judged (in
+    how many homes, by state) and the state changes it recorded (none written: no run is
+    kept)."""
     if not result.created:
         run.delete()
         return
-    run.scope_homes = len(result.home_ids)
+    run.scope_homes = homes
     run.checked = run.events = result.created
     run.newly_flagged = flagged
+    run.accounts_by_state = {state.value: by_state.get(state.value, 0) for state in AccountState}
     run.outcome = CheckRun.Outcome.OK
     run.finished_at = timezone.now()
     run.save()
@@ -746,14 +750,17 @@ def _judged_insert(new: str, columns: str) -> str:
             SELECT {columns}, {rulesql.account_state("n")},
                 {rulesql.plus_days("postgresql", rulesql.activity("n"), days)}, %(now)s
             FROM ({new}) n
-            RETURNING id, state),
+            RETURNING id, state, home_id),
         recorded AS (
             INSERT INTO accounts_statechange
                 (run_id, as_of, account_id, mailbox_id, from_value, to_value)
             SELECT %(run)s, %(as_of)s, id, NULL, '', state FROM added
-            RETURNING to_value)
-        SELECT COUNT(*), SUM(CASE WHEN to_value = {rulesql.literal(AccountState.INACTIVE)}
-            THEN 1 ELSE 0 END) FROM recorded"""
+            RETURNING to_value),
+        by_state AS (SELECT to_value, COUNT(*) AS n FROM recorded GROUP BY to_value)
+        SELECT (SELECT COUNT(*) FROM recorded),
+            (SELECT n FROM by_state WHERE to_value = {rulesql.literal(AccountState.INACTIVE)}),
+            (SELECT COUNT(DISTINCT home_id) FROM added),
+            (SELECT json_object_agg(to_value, n) FROM by_state)"""
 
 
 WRITERS = {"homes": _homes_sql, "mailboxes": _mailboxes_sql, "accounts": _accounts_sql}
