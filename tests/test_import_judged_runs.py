@@ -42,12 +42,40 @@ def _london(day: date, hh: int, mm: int, ss: int = 0) -> datetime:
     return datetime(day.year, day.month, day.day, hh, mm, ss, tzinfo=LONDON)
 
 
-def _checked_on_d(home, active_on: date):
+def _nightly_while_the_import_writes(monkeypatch):
+    """The nightly check of D+1 runs from start to finish, on a connection of its own, while
+    the import's transaction is open (just before it analyses what it wrote)."""
+    real = engine._analyze_after_large_write
+
+    def nightly_meanwhile(spec, result, cursor):
+        def nightly():
+            try:
+                run_check(D + timedelta(days=1))
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=nightly)
+        thread.start()
+        thread.join()
+        return real(spec, result, cursor)
+
+    monkeypatch.setattr(engine, "_analyze_after_large_write", nightly_meanwhile)
+
+
+def _import_at_noon(tmp_path, *lines: str):
+    """An accounts report of these lines, imported at noon on D."""
+    path = tmp_path / "a.csv"
+    path.write_text(HEADER + "".join(f"{line}\n" for line in lines))
+    with time_machine.travel(_london(D, 12, 0), tick=False):
+        return run_import("accounts", path)
+
+
+def _checked_on_d(home, active_on: date, email: str = "old@nhs.net"):
     """One shared mailbox and one account linked to it, last active on `active_on`, after
     the nightly check of D."""
     box = SharedMailbox.objects.create(home=home, email="box.vm4q7@nhs.net")
     old = StaffAccount.objects.create(
-        email="old@nhs.net", home=home, last_activity_date=active_on, first_recorded=active_on
+        email=email, home=home, last_activity_date=active_on, first_recorded=active_on
     )
     MailboxLink.objects.create(account=old, mailbox=box)
     with time_machine.travel(_london(D, 2, 30), tick=False):
@@ -130,14 +158,11 @@ def test_nightly_after_a_skipped_recheck_catches_up_once(tmp_path, monkeypatch, 
         run_check(D - timedelta(days=1))
     with monkeypatch.context() as m:
         m.setattr(checks, "locked_transaction", _busy)
-        path = tmp_path / "a.csv"
-        path.write_text(
-            HEADER
-            + "new@nhs.net,VM4Q7,New,active,10/06/2026 09:00,,BOX.vm4q7@nhs.net\n"
-            + "old@nhs.net,VM4Q7,Old,active,01/01/2026 09:00,,box.vm4q7@nhs.net\n"
+        _import_at_noon(
+            tmp_path,
+            "new@nhs.net,VM4Q7,New,active,10/06/2026 09:00,,BOX.vm4q7@nhs.net",
+            "old@nhs.net,VM4Q7,Old,active,01/01/2026 09:00,,box.vm4q7@nhs.net",
         )
-        with time_machine.travel(_london(D, 12, 0), tick=False):
-            run_import("accounts", path)
     with time_machine.travel(_london(D + timedelta(days=1), 2, 30), tick=False):
         nightly = run_check(D + timedelta(days=1))
     assert nightly.outcome == CheckRun.Outcome.OK
@@ -221,32 +246,13 @@ def test_wide_scope_of_exactly_100_with_duplicates_and_unknown_ids(monkeypatch):
 def test_alerts_see_a_recheck_that_finished_after_a_concurrent_nightly(
     tmp_path, monkeypatch, rosewood, admin_user
 ):
-    import threading
-
-    from accounts import notify
 
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL only")
     box, _ = _checked_on_d(rosewood, D - timedelta(days=3))
     assert box.risk == "single_user"
 
-    real = engine._analyze_after_large_write
-
-    def nightly_meanwhile(spec, result, cursor):
-        def nightly():
-            from django.db import connections
-
-            try:
-                run_check(D + timedelta(days=1))
-            finally:
-                connections.close_all()
-
-        thread = threading.Thread(target=nightly)
-        thread.start()
-        thread.join()
-        return real(spec, result, cursor)
-
-    monkeypatch.setattr(engine, "_analyze_after_large_write", nightly_meanwhile)
+    _nightly_while_the_import_writes(monkeypatch)
     path = tmp_path / "a.csv"
     path.write_text(HEADER + "old@nhs.net,VM4Q7,Old,leaver,12/06/2026 09:00,,box.vm4q7@nhs.net\n")
     with time_machine.travel(_london(D + timedelta(days=1), 2, 30)):
@@ -264,14 +270,11 @@ def test_alerts_see_a_recheck_that_finished_after_a_concurrent_nightly(
 @PG_ONLY
 @pytest.mark.django_db(transaction=True)
 def test_judgement_run_summary_is_self_consistent(tmp_path, rosewood):
-    path = tmp_path / "a.csv"
-    path.write_text(
-        HEADER
-        + "a@nhs.net,VM4Q7,A,active,01/01/2026 09:00,,\n"
-        + "b@nhs.net,VM4Q7,B,active,14/06/2026 09:00,,\n"
+    result = _import_at_noon(
+        tmp_path,
+        "a@nhs.net,VM4Q7,A,active,01/01/2026 09:00,,",
+        "b@nhs.net,VM4Q7,B,active,14/06/2026 09:00,,",
     )
-    with time_machine.travel(_london(D, 12, 0), tick=False):
-        result = run_import("accounts", path)
     judged = CheckRun.objects.get(pk=result.judged_run_id).summary()
     recheck = CheckRun.objects.get(pk=result.recheck_run_id).summary()
     assert recheck["checked"] == sum(recheck["accounts"].values())
@@ -316,29 +319,8 @@ def test_judgement_run_scope_is_the_homes_it_judged(tmp_path, rosewood, willow):
 def test_alert_for_new_account_survives_concurrent_nightly(
     tmp_path, monkeypatch, rosewood, admin_user
 ):
-    box = SharedMailbox.objects.create(home=rosewood, email="box.vm4q7@nhs.net")
-    keep = StaffAccount.objects.create(
-        email="keep@nhs.net", home=rosewood, last_activity_date=D, first_recorded=D
-    )
-    MailboxLink.objects.create(account=keep, mailbox=box)
-    with time_machine.travel(_london(D, 2, 30), tick=False):
-        run_check(D)
-    box.refresh_from_db()
-    real = engine._analyze_after_large_write
-
-    def nightly_meanwhile(spec, result, cursor):
-        def nightly():
-            try:
-                run_check(D + timedelta(days=1))
-            finally:
-                connections.close_all()
-
-        t = threading.Thread(target=nightly)
-        t.start()
-        t.join()
-        return real(spec, result, cursor)
-
-    monkeypatch.setattr(engine, "_analyze_after_large_write", nightly_meanwhile)
+    box, _ = _checked_on_d(rosewood, D, email="keep@nhs.net")
+    _nightly_while_the_import_writes(monkeypatch)
     path = tmp_path / "a.csv"
     # keep leaves (the box loses its only active user); a new, long-inactive account is linked.
     path.write_text(
