@@ -232,18 +232,13 @@ def _count_groups(arms: dict[tuple[str, ...], QuerySet], by_region: bool = False
     SQL for one arm). `by_region`: region key -> those of its homes (the regions with
     people)."""
     fields = ("home__region", "todo", "disable_date") if by_region else ("todo", "disable_date")
-    parts, params = [], []
-    for queryset in arms.values():
-        grouped = (
-            queryset.values(*fields)
-            .annotate(people=Count("*"))
-            .order_by()
-            .values_list(*fields, "people")
-        )
-        sql, part_params = grouped.query.sql_with_params()
-        parts.append(f"SELECT * FROM ({sql}) AS part")
-        params += part_params
-    sql = " UNION ALL ".join(parts)
+    sql, params = _union_all(
+        queryset.values(*fields)
+        .annotate(people=Count("*"))
+        .order_by()
+        .values_list(*fields, "people")
+        for queryset in arms.values()
+    )
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
         # Its JIT would compile this one-off scan for longer than a quarter of the second
         # it runs at national scale; SET LOCAL lasts this statement's own transaction (in
@@ -302,14 +297,20 @@ def _part(queryset: QuerySet, dates, start: int, stop: int) -> QuerySet:
 
 def _places(parts: list[QuerySet]) -> dict[int, tuple[int, int]]:
     """Account id -> (part, place within it), the parts read in one statement."""
-    sql, params = [], []
-    for n, part in enumerate(parts):
-        part_sql, part_params = part.query.sql_with_params()
-        sql.append(f"SELECT {n} AS part, found.* FROM ({part_sql}) AS found")
-        params += part_params
     with connection.cursor() as cursor:
-        cursor.execute(" UNION ALL ".join(sql), params)
+        cursor.execute(*_union_all(parts, numbered=True))
         return {pk: (part, place) for part, pk, place in cursor.fetchall()}
+
+
+def _union_all(querysets, numbered: bool = False) -> tuple[str, list]:
+    """These querysets' SQL (Django's, each a subquery) as one UNION ALL statement and its
+    parameters; `numbered`: each row begins with its queryset's number."""
+    sql, params = [], []
+    for n, queryset in enumerate(querysets):
+        part_sql, part_params = queryset.query.sql_with_params()
+        sql.append(f"SELECT {f'{n} AS n, ' if numbered else ''}part.* FROM ({part_sql}) AS part")
+        params += part_params
+    return " UNION ALL ".join(sql), params
 
 
 def rows(user, region: Region | None = None, versions=False) -> People:
