@@ -44,6 +44,10 @@ class StaffRow:
     activity_from: str = ""  # where the last activity comes from, in words
     removal: str = ""  # where a leaver's removal stands
     actions: list[tuple[str, str]] = field(default_factory=list)  # (url, words)
+    # The actions' links, marked up once for each layout: four links in two layouts for
+    # each of fifty people through template loops cost more than the rest of the page.
+    card_actions_html: SafeString = SafeString("")
+    table_actions_html: SafeString = SafeString("")
 
     def __getitem__(self, name: str):
         # Django's templates try row[name] before row.name; answering it saves them an
@@ -115,6 +119,20 @@ def _actions(account, home, home_boxes: set, urls: dict) -> list[tuple[str, str]
     return found
 
 
+def _actions_html(links: list[tuple[str, str]], name: str, email: str, markup: str):
+    """Each action's link in `markup` ({url}, {words}, {whom}), the person named for
+    screen readers."""
+    whom = f"{name} ({email})"
+    return format_html_join("", markup, ((url, words, whom) for url, words in links))
+
+
+CARD_ACTION = (
+    '<a class="nhsuk-button nhsuk-button--secondary nhsuk-button--small" href="{}">{}'
+    '<span class="nhsuk-u-visually-hidden"> for {}</span></a>'
+)
+TABLE_ACTION = '<li><a href="{}">{}<span class="nhsuk-u-visually-hidden"> for {}</span></a></li>'
+
+
 def rows(accounts, home, mailbox_ids) -> list[StaffRow]:
     """One row per account (each with `home`, `days_left` and `mailbox_list`, as
     dashboard.home_accounts gives them); mailbox_ids: the home's shared mailboxes."""
@@ -124,6 +142,7 @@ def rows(accounts, home, mailbox_ids) -> list[StaffRow]:
         activity_on, activity_from = _activity(account)
         name = account.display_name or account.email
         mailboxes = [email_breaks(m.email) for m in account.mailbox_list]
+        links = _actions(account, home, home_boxes, urls)
         found.append(
             StaffRow(
                 name=name,
@@ -142,7 +161,9 @@ def rows(accounts, home, mailbox_ids) -> list[StaffRow]:
                 activity_on=activity_on,
                 activity_from=activity_from,
                 removal=_removal(account),
-                actions=_actions(account, home, home_boxes, urls),
+                actions=links,
+                card_actions_html=_actions_html(links, name, account.email, CARD_ACTION),
+                table_actions_html=_actions_html(links, name, account.email, TABLE_ACTION),
             )
         )
     return found
