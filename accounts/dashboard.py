@@ -1,7 +1,7 @@
 """What the dashboard and home pages show, as queryset work: a fixed number of queries
 whatever the number of homes."""
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from urllib.parse import urlencode
@@ -23,7 +23,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Lower, NullIf, RowNumber
 from django.utils.translation import ngettext
 
-from . import prepared, rules, todos
+from . import prepared, rules, todos, worklistcounts
 from .models import (
     CareHome,
     CheckRun,
@@ -37,6 +37,7 @@ from .models import (
 )
 from .rules import AccountState, MailboxRisk
 from .todos import TODOS
+from .worklistcounts import NO_REGION
 
 RISK_TAG = {
     MailboxRisk.ORPHANED: "nhsuk-tag--red",
@@ -352,15 +353,34 @@ def _linked(mailbox_ids, limit: int) -> list[tuple]:
         return cursor.fetchall()
 
 
-def risk_totals(homes, every_home: bool = False) -> dict:
-    """Mailboxes by risk across these homes, every risk present. For someone who sees every
-    home the count needs no join (an index-only scan)."""
-    mailboxes = SharedMailbox.objects.all()
-    if not every_home:
-        mailboxes = mailboxes.filter(home__in=homes)
-    # COUNT(*), not COUNT(id): the risk index alone answers it (an index-only scan).
-    found = dict(mailboxes.values_list("risk").annotate(n=Count("*")).order_by())
+def risk_totals(versions: tuple | None, homes) -> dict:
+    """Mailboxes by risk across a user's homes (scoping.homes_for), every risk present;
+    versions: worklistcounts.versions_for() the user.
+    An admin's homes are whole regions (or every home): each region's are counted once and
+    kept like the worklist's counts (worklistcounts.py) until a write gives the region a
+    new version, as counting 53,000 mailboxes on every dashboard page cost more than the
+    rest of its queries."""
+    if versions is None:  # a manager's homes are not whole regions: counted each time
+        mailboxes = SharedMailbox.objects.filter(home__in=homes)
+        found = Counter(dict(mailboxes.values_list("risk").annotate(n=Count("*")).order_by()))
+    else:
+        found = Counter()
+        for counted in worklistcounts.kept_each(versions[1], "risks", _risks).values():
+            found.update(counted)
     return {risk: found.get(risk.value, 0) for risk in MailboxRisk}
+
+
+def _risks(keys: list[int]) -> dict[int, dict]:
+    """Region key -> {risk: mailboxes} of its homes, in one statement for these regions."""
+    mailboxes = SharedMailbox.objects.all()
+    if NO_REGION not in keys:
+        mailboxes = mailboxes.filter(home__region__in=keys)
+    found: dict[int, dict] = {key: {} for key in keys}
+    rows = mailboxes.values_list("home__region", "risk").annotate(n=Count("*")).order_by()
+    for region, risk, n in rows:
+        if (region or NO_REGION) in found:
+            found[region or NO_REGION][risk] = n
+    return found
 
 
 # The home page's staff table: sort key -> (label, how to sort); the first is the default.

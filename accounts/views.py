@@ -56,7 +56,14 @@ def dashboard_view(request):
         return render(request, "accounts/dashboard_manager.html", context)
     view = dashboard.HomeFilter.from_query(request.GET)
     ranked = dashboard.ranked_homes(view.apply(homes)).values_list(*homerows.COLUMNS)
-    page = Paginator(ranked, 50).get_page(request.GET.get("page"))
+    versions = worklistcounts.versions_for(request.user, None)
+    paginator = Paginator(ranked, 50)
+    # Counted without the region's join that the rows need, and kept like the worklist's
+    # counts until a write changes them (a cached property, set).
+    paginator.count = worklistcounts.kept(
+        versions, ("homes", view.querystring()), view.apply(homes_for(request.user)).count
+    )
+    page = paginator.get_page(request.GET.get("page"))
     context.update(
         page=page,
         rows=homerows.rows(page.object_list),
@@ -64,7 +71,7 @@ def dashboard_view(request):
         regions=dashboard.region_choices(request.user),
         risks=MailboxRisk.choices,
         states=AccountState.choices,
-        totals=dashboard.risk_totals(homes_for(request.user), request.user.sees_every_home),
+        totals=dashboard.risk_totals(versions, homes),
     )
     return render(request, "accounts/dashboard_admin.html", context)
 
