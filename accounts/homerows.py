@@ -33,15 +33,21 @@ class HomeRow:
         return getattr(self, name)
 
 
+def home_url_maker():
+    """A function from a home's ODS code to its page's address, from one reverse()."""
+    before, after = reverse("home_detail", args=[_STAND_IN]).split(_STAND_IN)
+    return lambda code: f"{before}{code}{after}"
+
+
 def rows(values) -> list[HomeRow]:
     """One row per tuple of COLUMNS (a page of the ranked homes' values_list)."""
-    before, after = reverse("home_detail", args=[_STAND_IN]).split(_STAND_IN)
+    url = home_url_maker()
     return [
         HomeRow(
             name=name,
             ods_code=code,
             region=region or "",
-            url=f"{before}{code}{after}",
+            url=url(code),
             risk_html=risk_tag(rules.worst_risk(rank)),
             cut_off=short_date(forecast) if forecast else "–",
         )

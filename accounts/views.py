@@ -9,7 +9,16 @@ from django.views.decorators.http import require_POST
 
 from carehome_portal.celery import app as celery_app
 
-from . import actions, dashboard, downloads, homerows, staffrows, worklist, worklistcounts
+from . import (
+    actions,
+    dashboard,
+    downloads,
+    homerows,
+    staffrows,
+    worklist,
+    worklistcounts,
+    worklistrows,
+)
 from .models import AuditEntry
 from .rules import AccountState, MailboxRisk
 from .scoping import admin_only, get_account_for_writer, get_home_for_user, homes_for
@@ -157,12 +166,16 @@ def worklist_view(request):
     region = worklist.region_for(request.user, request.GET.get("region"))
     versions = worklistcounts.versions_for(request.user, region)  # read once for both lists
     people = Paginator(worklist.rows(request.user, region, versions), WORKLIST_PAGE)
+    people = people.get_page(request.GET.get("page"))
     boxes = Paginator(worklist.mailboxes(request.user, region, versions), WORKLIST_PAGE)
+    boxes = boxes.get_page(request.GET.get("mailbox_page"))
     context = {
         "region": region,
         "regions": dashboard.region_choices(request.user),
-        "people": people.get_page(request.GET.get("page")),
-        "mailboxes": boxes.get_page(request.GET.get("mailbox_page")),
+        "people": people,
+        "people_rows": worklistrows.people(people.object_list),
+        "mailboxes": boxes,
+        "mailbox_rows": worklistrows.mailboxes(boxes.object_list),
         "helpdesk_phone": settings.HELPDESK_PHONE,
         "last_run": dashboard.last_run(),
     }
