@@ -12,3 +12,7 @@ class AccountsConfig(AppConfig):
         from carehome_portal.middleware import session_started
 
         user_logged_in.connect(session_started, dispatch_uid="session_started")
+
+        from . import worklistcounts
+
+        worklistcounts.connect()

@@ -1,3 +1,5 @@
+from functools import partial
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -5,6 +7,7 @@ from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
 from carehome_portal.celery import app as celery_app
@@ -107,11 +110,26 @@ def dashboard_csv(request):
 
 @login_required
 def home_detail(request, ods_code):
+    """A home's page. Below its name it is rendered once and kept (worklistcounts.kept)
+    until a write changes a home of its region: checks, actions, imports, /admin/ edits
+    and every other save of a home, account, mailbox or link give it a new version."""
     home = get_home_for_user(request.user, ods_code)
-    summary = dashboard.summaries([home])[0]
     sort = request.GET.get("sort", "")
     sort = sort if sort in dashboard.SORTS else "disable"
-    page = dashboard.home_accounts(home, sort, request.GET.get("page"), summary.accounts)
+    number = request.GET.get("page", "")
+    number = number if number.isdigit() and len(number) < 7 else "1"
+    body = worklistcounts.kept(
+        worklistcounts.versions_of_home(home),
+        ("home page", home.pk, sort, number),
+        partial(_home_body, request, home, sort, number),
+    )
+    context = {"home": home, "body": body, "last_run": dashboard.last_run()}
+    return render(request, "accounts/home_detail.html", context)
+
+
+def _home_body(request, home, sort: str, number: str) -> str:
+    summary = dashboard.summaries([home])[0]
+    page = dashboard.home_accounts(home, sort, number, summary.accounts)
     dashboard.name_linked(summary.mailboxes)
     mailbox_ids = [m.pk for m in summary.mailboxes]
     context = {
@@ -125,12 +143,11 @@ def home_detail(request, ods_code):
         "sort": sort,
         "sort_choices": [(key, label) for key, (label, _) in dashboard.SORTS.items()],
         "as_of": home.checked_as_of,
-        "last_run": dashboard.last_run(),
         "history": dashboard.home_history(home, summary.mailboxes),
         "charts": dashboard.alive_charts(home, summary.mailboxes),
         "chart_min_checks": dashboard.CHART_MIN_CHECKS,
     }
-    return render(request, "accounts/home_detail.html", context)
+    return render_to_string("accounts/_home_body.html", context, request)
 
 
 @login_required

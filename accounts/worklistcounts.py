@@ -19,9 +19,17 @@ from typing import TypeVar
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import OuterRef, Subquery
+from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from . import todos
-from .models import CareHome, Region, WorklistVersion
+from .models import (
+    CareHome,
+    MailboxLink,
+    Region,
+    SharedMailbox,
+    StaffAccount,
+    WorklistVersion,
+)
 
 NO_REGION = 0  # the region key of homes without a region
 EVERY_HOME = "every home"  # versions_for() of those who see every home
@@ -56,6 +64,55 @@ def changed(home_ids: Iterable[int] | None = None) -> None:
         )
 
 
+def _saved(sender, instance, raw=False, **kwargs) -> None:
+    """An account or mailbox saved through the ORM anywhere (a manager's action, a form,
+    the shell) is a write to its home: the doors that write in bulk SQL call changed()."""
+    if not raw:
+        changed([instance.home_id])
+
+
+def _home_saved(sender, instance, raw=False, **kwargs) -> None:
+    if not raw:
+        changed()  # a home that moves region changes both regions
+
+
+def _link_saved(sender, instance, raw=False, **kwargs) -> None:
+    if not raw:
+        changed(
+            SharedMailbox.objects.filter(pk=instance.mailbox_id).values_list("home_id", flat=True)
+        )
+
+
+def _deleted(sender, instance, origin=None, **kwargs) -> None:
+    """As _saved, for what is deleted on its own; what goes with a home goes with its
+    home's own signal (one bump, not one for each of its thousands of accounts)."""
+    if isinstance(origin, CareHome) and not isinstance(instance, CareHome):
+        return
+    if isinstance(instance, CareHome):
+        changed()
+    elif isinstance(instance, MailboxLink):
+        _link_saved(sender, instance)
+    else:
+        changed([instance.home_id])
+
+
+def _links_changed(sender, instance, action, **kwargs) -> None:
+    if action in ("post_add", "post_remove", "post_clear"):
+        changed([instance.home_id])  # an account's or a mailbox's links
+
+
+def connect() -> None:
+    """Every ORM write to homes, accounts, mailboxes and their links renews their regions'
+    versions (AccountsConfig.ready)."""
+    for model in (StaffAccount, SharedMailbox):
+        post_save.connect(_saved, sender=model, dispatch_uid=f"versions_saved_{model.__name__}")
+    post_save.connect(_home_saved, sender=CareHome, dispatch_uid="versions_saved_CareHome")
+    post_save.connect(_link_saved, sender=MailboxLink, dispatch_uid="versions_saved_MailboxLink")
+    for model in (CareHome, StaffAccount, SharedMailbox, MailboxLink):
+        post_delete.connect(_deleted, sender=model, dispatch_uid=f"versions_deleted_{model}")
+    m2m_changed.connect(_links_changed, sender=MailboxLink, dispatch_uid="versions_links")
+
+
 def versions_for(user, region: Region | None) -> tuple | None:
     """(EVERY_HOME or "regions", ((region key, version), ...)) for the regions whose homes
     make up this user's worklist (with `region`, that one; a region never written to has
@@ -79,6 +136,13 @@ def versions_for(user, region: Region | None) -> tuple | None:
         return None
     version = WorklistVersion.objects.filter(region_key=OuterRef("pk")).values("version")
     return ("regions", tuple(regions.order_by("pk").values_list("pk", Subquery(version))))
+
+
+def versions_of_home(home) -> tuple:
+    """versions_for() the region of one home: what its page is kept under."""
+    key = home.region_id or NO_REGION
+    version = WorklistVersion.objects.filter(region_key=key).values_list("version", flat=True)
+    return ("regions", ((key, version.first()),))
 
 
 # The shape of what is kept: a release that changes it (MAILBOX_FIELDS, the counts' tuples)

@@ -7,10 +7,12 @@ import csv
 import io
 import json
 import random
+import re
 from datetime import timedelta
 
 import pytest
 import time_machine
+from django.core.cache import cache
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
@@ -90,6 +92,18 @@ def step(rng: random.Random, client: Client, homes, today):
     return kind, None
 
 
+def home_page(client: Client, home):
+    """The home page, rendered anew: the page kept since the last write (if any) must say
+    exactly what it says."""
+    url = reverse("home_detail", args=[home.ods_code])
+    kept = client.get(url).content.decode()
+    cache.clear()
+    fresh = client.get(url)
+    token = re.compile(r'name="csrfmiddlewaretoken" value="[^"]*"')
+    assert token.sub("", kept) == token.sub("", fresh.content.decode())
+    return fresh
+
+
 def assert_agreement(client: Client, manager, homes):
     json_rows, csv_rows = export("json"), export("csv")
     assert json_rows == csv_rows
@@ -105,7 +119,7 @@ def assert_agreement(client: Client, manager, homes):
         Notification(kind=Notification.Kind.DIGEST, user=manager, recipient=manager.email)
     )[0]
     for home in homes:
-        page = client.get(reverse("home_detail", args=[home.ods_code]))
+        page = home_page(client, home)
         for account in page.context["accounts"]:
             row = csv_rows[account.email]
             shown = {
