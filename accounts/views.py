@@ -78,7 +78,11 @@ def dashboard_view(request):
     page = paginator.get_page(request.GET.get("page"))
     context.update(
         page=page,
-        rows=homerows.rows(page.object_list),
+        rows=worklistcounts.kept(
+            versions,
+            ("dashboard", view.querystring(), page.number),
+            partial(homerows.rows, page.object_list),
+        ),
         view=view,
         regions=dashboard.region_choices(request.user),
         risks=MailboxRisk.choices,

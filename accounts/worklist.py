@@ -164,8 +164,13 @@ class People:
         return self.count()
 
     def __getitem__(self, index: slice) -> list[dict]:
-        """A page in two statements whatever it spans: which people, then their rows."""
+        """A page in two statements whatever it spans (which people, then their rows),
+        kept like the counts."""
         start, stop, _ = index.indices(self.count())
+        return worklistcounts.kept(self.versions, ("people", start, stop),
+                                   partial(self._page, start, stop))  # fmt: skip
+
+    def _page(self, start: int, stop: int) -> list[dict]:
         parts, at = [], 0
         for name, dates in _runs(self.groups()):
             size = sum(n for _, n in dates)

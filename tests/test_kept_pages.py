@@ -144,3 +144,23 @@ def test_each_sort_and_page_of_a_home_is_kept_apart(client, manager, rosewood, h
     assert "z00" in by_state and "amy.adams" not in by_state  # on the second page
     second = staff(sort="state", page=2)
     assert "amy.adams" in second and "z00" not in second
+
+
+def test_the_dashboards_rows_follow_the_view_and_an_edit(client, superuser, admin_user, homes):
+    def names(**params) -> list[str]:
+        rows = client.get(reverse("dashboard"), params).context["rows"]
+        return [row.name for row in rows]
+
+    client.force_login(admin_user)
+    assert names() == ["Willow Court", "Rosewood Care Home"]  # at risk first
+    assert names(q="Rose") == ["Rosewood Care Home"]
+    assert names(risk="healthy") == ["Rosewood Care Home"]
+    assert names(page=2) == names()  # past the last page: the last page
+    client.force_login(superuser)
+    home = CareHome.objects.get(ods_code="VN8P2")
+    url = reverse("admin:accounts_carehome_change", args=[home.pk])
+    fields = {"ods_code": home.ods_code, "name": "Willow House", "region": home.region_id,
+              "risk_rank": home.risk_rank}  # fmt: skip
+    assert client.post(url, fields).status_code == 302
+    client.force_login(admin_user)
+    assert names() == ["Willow House", "Rosewood Care Home"]
