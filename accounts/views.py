@@ -76,13 +76,15 @@ def dashboard_view(request):
         versions, ("homes", view.querystring()), view.apply(homes_for(request.user)).count
     )
     page = paginator.get_page(request.GET.get("page"))
+    rows = worklistcounts.kept(
+        versions,
+        ("dashboard", view.querystring(), page.number),
+        partial(homerows.rows, page.object_list),
+    )
     context.update(
         page=page,
-        rows=worklistcounts.kept(
-            versions,
-            ("dashboard", view.querystring(), page.number),
-            partial(homerows.rows, page.object_list),
-        ),
+        rows=rows,
+        rows_html=homerows.html(rows),
         view=view,
         regions=dashboard.region_choices(request.user),
         risks=MailboxRisk.choices,
