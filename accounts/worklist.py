@@ -4,10 +4,10 @@ people are classified by todos.py, the same rule as the home cards; a page or a 
 costs the same few queries whatever the number of homes."""
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from functools import partial
+from functools import cached_property, partial
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -133,11 +133,20 @@ class People:
     every to-do's people per log-in date; a page then reads only the to-dos and dates it
     covers, so its cost does not grow with the number of people before it."""
 
-    def __init__(self, arms: dict[tuple[str, ...], QuerySet], versions: tuple | None = None):
-        self.arms, self.versions = arms, versions
-        in_arm = {name: arm for names, arm in arms.items() for name in names}
-        self.by_todo = {name: in_arm[name].filter(todo=name) for name in TODO_WORDS}
+    def __init__(self, arms: Callable[[], dict[tuple[str, ...], QuerySet]], versions=None):
+        """arms: builds _arms() when a count or a page is not kept (building them costs
+        more than reading a kept page)."""
+        self.make_arms, self.versions = arms, versions
         self._groups: list[tuple[str, date | None, int]] | None = None
+
+    @cached_property
+    def arms(self) -> dict[tuple[str, ...], QuerySet]:
+        return self.make_arms()
+
+    @cached_property
+    def by_todo(self) -> dict[str, QuerySet]:
+        in_arm = {name: arm for names, arm in self.arms.items() for name in names}
+        return {name: in_arm[name].filter(todo=name) for name in TODO_WORDS}
 
     def groups(self) -> list[tuple[str, date | None, int]]:
         """(to-do, log-in date, people) in the worklist's order, counted once for the homes
@@ -158,7 +167,10 @@ class People:
         return _in_order((name, day, n) for (name, day), n in people.items())
 
     def count(self) -> int:
-        return sum(n for _, _, n in self.groups())
+        """Kept apart from the groups: a kept page needs the count alone."""
+        return worklistcounts.kept(
+            self.versions, "people count", lambda: sum(n for _, _, n in self.groups())
+        )
 
     def __len__(self) -> int:
         return self.count()
@@ -326,7 +338,7 @@ def rows(user, region: Region | None = None, versions=False) -> People:
     worklistcounts.versions_for(user, region), when the caller has read them already."""
     if versions is False:
         versions = worklistcounts.versions_for(user, region)
-    return People(_arms(_accounts(user, region, versions)), versions)
+    return People(lambda: _arms(_accounts(user, region, versions)), versions)
 
 
 @dataclass(frozen=True)
