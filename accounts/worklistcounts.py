@@ -14,10 +14,11 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import TypeVar
 
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
@@ -64,23 +65,32 @@ def changed(home_ids: Iterable[int] | None = None) -> None:
         )
 
 
+def _after_commit(home_ids: Iterable[int] | None = None) -> None:
+    """changed() for what an ORM save or delete wrote, once its transaction commits (at
+    once outside one). Not in the transaction: a save there would lock its region's version
+    row before the door's own changed() locks the rest in order, and two such writers could
+    each wait for the other. After the commit is as safe for what is kept: a page counted
+    meanwhile is kept under the version this replaces."""
+    ids = None if home_ids is None else list(home_ids)
+    transaction.on_commit(partial(changed, ids), robust=True)
+
+
 def _saved(sender, instance, raw=False, **kwargs) -> None:
     """An account or mailbox saved through the ORM anywhere (a manager's action, a form,
     the shell) is a write to its home: the doors that write in bulk SQL call changed()."""
     if not raw:
-        changed([instance.home_id])
+        _after_commit([instance.home_id])
 
 
 def _home_saved(sender, instance, raw=False, **kwargs) -> None:
     if not raw:
-        changed()  # a home that moves region changes both regions
+        _after_commit()  # a home that moves region changes both regions
 
 
 def _link_saved(sender, instance, raw=False, **kwargs) -> None:
     if not raw:
-        changed(
-            SharedMailbox.objects.filter(pk=instance.mailbox_id).values_list("home_id", flat=True)
-        )
+        mailboxes = SharedMailbox.objects.filter(pk=instance.mailbox_id)
+        _after_commit(mailboxes.values_list("home_id", flat=True))
 
 
 def _deleted(sender, instance, origin=None, **kwargs) -> None:
@@ -89,16 +99,16 @@ def _deleted(sender, instance, origin=None, **kwargs) -> None:
     if isinstance(origin, CareHome) and not isinstance(instance, CareHome):
         return
     if isinstance(instance, CareHome):
-        changed()
+        _after_commit()
     elif isinstance(instance, MailboxLink):
         _link_saved(sender, instance)
     else:
-        changed([instance.home_id])
+        _after_commit([instance.home_id])
 
 
 def _links_changed(sender, instance, action, **kwargs) -> None:
     if action in ("post_add", "post_remove", "post_clear"):
-        changed([instance.home_id])  # an account's or a mailbox's links
+        _after_commit([instance.home_id])  # an account's or a mailbox's links
 
 
 def connect() -> None:

@@ -164,3 +164,22 @@ def test_the_dashboards_rows_follow_the_view_and_an_edit(client, superuser, admi
     assert client.post(url, fields).status_code == 302
     client.force_login(admin_user)
     assert names() == ["Willow House", "Rosewood Care Home"]
+
+
+def test_an_orm_write_renews_the_page_once_committed(
+    client, manager, rosewood_mailbox, homes, django_capture_on_commit_callbacks
+):
+    client.force_login(manager)
+    assert "rosewood.carehome" in home_page(client).replace("<wbr>", "")
+    with django_capture_on_commit_callbacks(execute=True) as bumps:
+        rosewood_mailbox.delete()  # and its links with it
+    assert len(bumps) == 3  # the mailbox and its two links
+    assert "rosewood.carehome" not in home_page(client).replace("<wbr>", "")
+
+
+def test_a_deleted_home_renews_the_versions_once(
+    rosewood, homes, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as bumps:
+        rosewood.delete()  # with its two accounts, its mailbox and their links
+    assert len(bumps) == 1
