@@ -4,6 +4,7 @@ whatever the number of homes."""
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -363,11 +364,16 @@ def risk_totals(versions: tuple | None, homes) -> dict:
     if versions is None:  # a manager's homes are not whole regions: counted each time
         mailboxes = SharedMailbox.objects.filter(home__in=homes)
         found = Counter(dict(mailboxes.values_list("risk").annotate(n=Count("*")).order_by()))
-    else:
-        found = Counter()
-        for counted in worklistcounts.kept_each(versions[1], "risks", _risks).values():
-            found.update(counted)
+    else:  # kept whole, each region's part kept too: a write counts its regions again
+        found = worklistcounts.kept(versions, "risks", partial(_summed_risks, versions))
     return {risk: found.get(risk.value, 0) for risk in MailboxRisk}
+
+
+def _summed_risks(versions: tuple) -> Counter:
+    found = Counter()
+    for counted in worklistcounts.kept_each(versions[1], "risks", _risks).values():
+        found.update(counted)
+    return found
 
 
 def _risks(keys: list[int]) -> dict[int, dict]:
