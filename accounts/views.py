@@ -80,6 +80,7 @@ def dashboard_view(request):
         versions,
         ("dashboard", view.querystring(), page.number),
         partial(homerows.rows, page.object_list),
+        worklistcounts.PAGE_SECONDS,
     )
     context.update(
         page=page,
@@ -128,6 +129,7 @@ def home_detail(request, ods_code):
         worklistcounts.versions_of_home(home),
         ("home page", home.pk, sort, number),
         partial(_home_body, request, home, sort, number),
+        worklistcounts.PAGE_SECONDS,
     )
     context = {"home": home, "body": body, "last_run": dashboard.last_run()}
     return render(request, "accounts/home_detail.html", context)

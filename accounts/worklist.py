@@ -59,7 +59,9 @@ class Rows:
 
     def __getitem__(self, index: slice) -> list[dict]:
         page = ("mailboxes", index.start, index.stop)
-        found = worklistcounts.kept(self.versions, page, lambda: list(self.queryset[index]))
+        found = worklistcounts.kept(
+            self.versions, page, lambda: list(self.queryset[index]), worklistcounts.PAGE_SECONDS
+        )
         return [self.finish(row) for row in found]
 
     def __iter__(self) -> Iterator[dict]:
@@ -179,8 +181,10 @@ class People:
         """A page in two statements whatever it spans (which people, then their rows),
         kept like the counts."""
         start, stop, _ = index.indices(self.count())
-        return worklistcounts.kept(self.versions, ("people", start, stop),
-                                   partial(self._page, start, stop))  # fmt: skip
+        page = partial(self._page, start, stop)
+        return worklistcounts.kept(
+            self.versions, ("people", start, stop), page, worklistcounts.PAGE_SECONDS
+        )
 
     def _page(self, start: int, stop: int) -> list[dict]:
         parts, at = [], 0

@@ -36,6 +36,9 @@ NO_REGION = 0  # the region key of homes without a region
 EVERY_HOME = "every home"  # versions_for() of those who see every home
 BUMP_ALL_ABOVE = 500  # more homes than this: every region gets a new version
 KEEP_SECONDS = 7 * 24 * 3600  # unasked-for counts leave the cache after a week
+# Pages (a home's, a page of homes or people) are larger and many: a day, as the nightly
+# check gives every region a new version anyway.
+PAGE_SECONDS = 24 * 3600
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -165,9 +168,10 @@ def _cache_key(what, versions: tuple) -> str:
     return f"worklist:{hashlib.sha256(name).hexdigest()}"
 
 
-def kept(versions: tuple | None, what, compute: Callable[[], T]) -> T:
+def kept(versions: tuple | None, what, compute: Callable[[], T], seconds: int = KEEP_SECONDS) -> T:
     """compute()'s answer (`what` names it) for the homes of these regions, from the cache
-    while no write has given them a new version since it was computed."""
+    while no write has given them a new version since it was computed (and for `seconds`
+    at most)."""
     if versions is None:
         return compute()
     cache_key = _cache_key(what, versions)
@@ -179,7 +183,7 @@ def kept(versions: tuple | None, what, compute: Callable[[], T]) -> T:
     if found is None:
         found = compute()
         try:
-            cache.set(cache_key, found, KEEP_SECONDS)
+            cache.set(cache_key, found, seconds)
         except Exception as exc:
             log.warning("worklist: cache unreachable (%s); not kept", exc)
     return found

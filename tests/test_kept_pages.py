@@ -8,12 +8,14 @@ import io
 from datetime import timedelta
 
 import pytest
+from django.core.cache import caches
 from django.core.management import call_command
 from django.db import connection
 from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from accounts import worklistcounts
 from accounts.checks import run_check
 from accounts.models import CareHome, SharedMailbox, StaffAccount, User
 from accounts.rules import london_today
@@ -183,3 +185,32 @@ def test_a_deleted_home_renews_the_versions_once(
     with django_capture_on_commit_callbacks() as bumps:
         rosewood.delete()  # with its two accounts, its mailbox and their links
     assert len(bumps) == 1
+
+
+def test_pages_are_kept_a_day_and_counts_a_week(client, admin_user, manager, homes, monkeypatch):
+    """A page is larger than a count and there are many: the nightly check renews every
+    region, so a kept page need not outlive a day."""
+    timeouts = []
+    backend = type(caches["default"])
+    real_set = backend.set
+
+    def recording_set(self, key, value, timeout=None, **kwargs):
+        first = type(value[0]).__name__ if isinstance(value, list) and value else ""
+        timeouts.append((type(value).__name__, first, timeout))
+        return real_set(self, key, value, timeout, **kwargs)
+
+    monkeypatch.setattr(backend, "set", recording_set)
+    page, week = worklistcounts.PAGE_SECONDS, worklistcounts.KEEP_SECONDS
+    assert (page, week) == (24 * 3600, 7 * 24 * 3600)
+    client.force_login(manager)
+    home_page(client)
+    assert timeouts == [("SafeString", "", page)]
+    client.force_login(admin_user)
+    timeouts.clear()
+    client.get(reverse("dashboard"))
+    assert ("list", "HomeRow", page) in timeouts and ("int", "", week) in timeouts
+    timeouts.clear()
+    client.get(reverse("worklist"))
+    rows = [timeout for kind, first, timeout in timeouts if first == "dict"]
+    assert rows == [page, page]  # a page of people, a page of mailboxes
+    assert ("list", "tuple", week) in timeouts  # the people per to-do and date
