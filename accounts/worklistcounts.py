@@ -1,14 +1,16 @@
-"""The worklist's counts (each to-do's people per log-in date, the mailboxes to call about)
-and its pages of mailboxes, kept in the cache until a write changes them, so a page does not
-count the country's flagged people again.
+"""What the busiest pages show, kept in the cache until a write changes it: the worklist's
+counts (each to-do's people per log-in date, the mailboxes to call about) and its pages, the
+admin dashboard's counts and page of homes, and a home's page below its name.
 
-Counting them is the cost of a worklist page (about 0.9 s for 643,666 people at 1.5 million
-accounts), and they change only when something writes: a check (national, or a recheck of
-some homes), a manager's action, an import, an edit in /admin/. Each of these calls
-changed() in its own transaction, which gives every region it touched a new version
-(table WorklistVersion); the counts are kept under the versions read before they were
-counted, so a write that commits while they are counted leaves them under versions nobody
-asks for again. A region admin's counts outlive writes in other regions."""
+Counting the worklist is the cost of its page (about 0.9 s for 643,666 people at 1.5
+million accounts), and what these pages show changes only when something writes: a check
+(national, or a recheck of some homes), a manager's action, an import, an edit in /admin/.
+Each of these calls changed() in its own transaction, which gives every region it touched
+a new version (table WorklistVersion); any other save or delete of a home, account,
+mailbox or link through the ORM does so once it commits (connect()). What is kept is kept
+under the versions read before it was computed, so a write that commits meanwhile leaves
+it under versions nobody asks for again. A region admin's counts outlive writes in other
+regions."""
 
 import hashlib
 import logging
