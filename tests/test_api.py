@@ -469,7 +469,7 @@ def test_one_home_costs_the_same_whatever_its_size(
     assert len(body["accounts"]) == dashboard.HOME_PAGE_ACCOUNTS
     assert len(body["mailboxes"][0]["linked_accounts"]) == dashboard.LINKED_SHOWN
     assert body["mailboxes"][0]["linked_more"] == 62 - dashboard.LINKED_SHOWN
-    with django_assert_max_num_queries(15):
+    with django_assert_max_num_queries(7):
         get(f"/api/v1/homes/{HOME_A}/", world["manager"])
 
 
