@@ -69,7 +69,21 @@ class ApiView(generics.GenericAPIView):
         if response.status_code >= 400 and isinstance(response.accepted_renderer, CsvRenderer):
             response.accepted_renderer = JSONRenderer()
             response.accepted_media_type = JSONRenderer.media_type
+        response.add_post_render_callback(_forget_view)
         return response
+
+    def dispatch(self, request, *args, **kwargs):
+        response = super().dispatch(request, *args, **kwargs)
+        del self.response  # see _forget_view
+        return response
+
+
+def _forget_view(response) -> None:
+    """Once rendered, a response lets go of its view and of itself. DRF links them both
+    ways (view.response, response.renderer_context["view"] and ["response"]), so every
+    response, its page and its body were garbage in a cycle, kept until a collection of the
+    oldest generation: a page of 1,000 rows is 380 kB (its rows, and its body)."""
+    response.renderer_context = None
 
 
 class ListView(ApiView, generics.ListAPIView):
