@@ -21,6 +21,18 @@ def last_check_as_of() -> date | None:
 
 def counts_by_state(home_ids) -> dict[int, dict[str, int]]:
     """Accounts by state for each home, every state present: one query for any number."""
+    found = _counted(home_ids)
+    return {home_id: _every_state(found[home_id]) for home_id in home_ids}
+
+
+def one_home_counts(home_id: int) -> tuple[dict[str, int], int]:
+    """One home's accounts by state, and how many accounts it has (those not judged yet
+    too), in one query."""
+    found = _counted([home_id])[home_id]
+    return _every_state(found), sum(found.values())
+
+
+def _counted(home_ids) -> dict[int, dict[str | None, int]]:
     found = defaultdict(dict)
     for home_id, state, n in (
         StaffAccount.objects.filter(home_id__in=list(home_ids))
@@ -29,7 +41,8 @@ def counts_by_state(home_ids) -> dict[int, dict[str, int]]:
         .order_by()
     ):
         found[home_id][state] = n
-    return {
-        home_id: {s.value: found[home_id].get(s.value, 0) for s in AccountState}
-        for home_id in home_ids
-    }
+    return found
+
+
+def _every_state(found: dict) -> dict[str, int]:
+    return {s.value: found.get(s.value, 0) for s in AccountState}

@@ -1,6 +1,28 @@
-from rest_framework.renderers import BaseRenderer
+import secrets
+
+from rest_framework import renderers
 
 from accounts.exports import stream_csv
+
+from .sqljson import RawJSON
+
+
+class JSONRenderer(renderers.JSONRenderer):
+    """DRF's JSON renderer, which also takes a page whose results the database wrote as
+    JSON text (sqljson.RawJSON) and puts that text in as it is, escaped as DRF escapes its
+    own output (U+2028 and U+2029, which JavaScript does not take in a string)."""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        rows = data.get("results") if isinstance(data, dict) else None
+        if not isinstance(rows, RawJSON):
+            return super().render(data, accepted_media_type, renderer_context)
+        marker = f"rows-{secrets.token_hex(16)}"  # nothing else in the envelope can hold it
+        envelope = super().render(
+            {**data, "results": marker}, accepted_media_type, renderer_context
+        )
+        before, after = envelope.split(f'"{marker}"'.encode(), 1)
+        rows = rows.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+        return b"".join((before, rows.encode(), after))
 
 
 def flatten(row: dict) -> dict:
@@ -17,7 +39,7 @@ def flatten(row: dict) -> dict:
     return flat
 
 
-class CsvRenderer(BaseRenderer):
+class CsvRenderer(renderers.BaseRenderer):
     """A list page as CSV (`?format=csv`), written by the downloads' CSV writer, in the
     view's `csv_columns` and an `as_of` column (the row's own, else the last check's)."""
 

@@ -1,7 +1,9 @@
 """What the API answers, field by field, in the contract's names. Read only: no serializer
 here is ever used to write."""
 
+from django.conf import settings
 from django.core.validators import RegexValidator
+from django.db.models import Case, F, Q, Value, When
 from django.utils.functional import cached_property
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -9,6 +11,8 @@ from rest_framework import serializers
 from accounts.models import CheckRun
 from accounts.rules import AccountState, MailboxRisk
 from accounts.todos import TODOS
+
+from .sqljson import DaysBetween, JSONObject
 
 
 class Plain(serializers.Serializer):
@@ -80,6 +84,28 @@ class AccountSerializer(Plain):
     def get_as_of(self, account):
         return account.home.checked_as_of if account.state else None
 
+    @staticmethod
+    def json_row() -> JSONObject:
+        """A row as the fields above write it, written by the database (api/sqljson.py)."""
+        judged = Q(state__isnull=False) & ~Q(state="")
+        return JSONObject(
+            ods_code=F("home__ods_code"),
+            email=F("email"),
+            display_name=F("display_name"),
+            state=F("state"),
+            last_activity=F("last_activity_date"),
+            # rules.days_inactive_as_judged: from the activity date behind the disable date.
+            days_inactive=Case(
+                When(
+                    state__isnull=False,
+                    then=DaysBetween(F("home__checked_as_of"), F("disable_date"))
+                    + Value(settings.INACTIVITY_DAYS),
+                )
+            ),
+            disable_date=F("disable_date"),
+            as_of=Case(When(judged, then=F("home__checked_as_of"))),
+        )
+
 
 class MailboxSerializer(Plain):
     ods_code = serializers.CharField(source="home.ods_code")
@@ -95,6 +121,20 @@ class MailboxSerializer(Plain):
     @extend_schema_field(serializers.DateField(allow_null=True))
     def get_as_of(self, mailbox):
         return mailbox.home.checked_as_of if mailbox.risk else None
+
+    @staticmethod
+    def json_row() -> JSONObject:
+        """A row as the fields above write it, written by the database (api/sqljson.py)."""
+        judged = Q(risk__isnull=False) & ~Q(risk="")
+        return JSONObject(
+            ods_code=F("home__ods_code"),
+            email=F("email"),
+            display_name=F("display_name"),
+            risk=F("risk"),
+            alive_accounts=F("alive_accounts"),
+            forecast_date=F("forecast_date"),
+            as_of=Case(When(judged, then=F("home__checked_as_of"))),
+        )
 
 
 class HomeAccountSerializer(AccountSerializer):
