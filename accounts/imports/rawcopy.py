@@ -1,0 +1,272 @@
+"""PostgreSQL: staging an accounts CSV by COPYing its raw bytes and reading the cells in SQL.
+
+Reading a million rows in Python cost 12-14 us a row (the csv module, each cell's reader,
+the csv writer that feeds COPY). Here the database splits the file itself (COPY into a table
+of text cells, numbered in file order), and each cell is read without Python:
+
+- the columns a report repeats (home, status, dates, mailboxes) are read by the same Python
+  readers as before, once per distinct cell, and joined back;
+- an email address and a name are taken in SQL only when they are plainly fine (a narrow
+  ASCII pattern, nothing to trim): every other row goes back to the Python reader, row by
+  row, which names each problem as before.
+
+So a row is either plainly fine in SQL or read in Python exactly as the slow path reads it;
+the messages, and what is refused, are the same. The file takes this path only when the
+database would split it as Python's csv module does: no quote character after the header
+(PostgreSQL enters quotes anywhere in a field, the csv module only at its start), one record
+per line (the rows it loads equal the lines counted, so the line numbers are right), and
+COPY accepting every line (a blank line, a short row, mixed line ends: COPY fails, and the
+whole file goes through Python). A cell longer than the csv module's field limit also sends
+the whole file through Python, which refuses it.
+"""
+
+import csv
+import tempfile
+from collections.abc import Iterator
+from operator import itemgetter
+from pathlib import Path
+
+from django.db import DatabaseError, connection, transaction
+
+from . import bulk, headers, sheets, specs
+from .csvfiles import FileFacts
+
+RAW, REDO = "import_raw", "import_redo"
+READ_BYTES = 1024 * 1024
+ENCODINGS = {"utf-8-sig": "UTF8", "utf-8": "UTF8", "cp1252": "WIN1252"}
+# Plainly valid: what specs.email accepts, narrowed to ASCII with nothing to trim or lower
+# beyond ASCII letters (lower() then agrees with Python's).
+PLAIN_EMAIL = r"^[A-Za-z0-9._%+''-]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]{2,}$"
+# Staged columns of an accounts file, in STAGING order, from the cells read for each column.
+MOMENT, DAY = 1, 2
+
+
+class _Back(Exception):
+    """The file needs the row-by-row reader after all (the savepoint is rolled back)."""
+
+
+def usable(spec: specs.Spec, plan: headers.Plan, facts: FileFacts, ods: str) -> bool:
+    """Whether this file may take the raw path: an accounts CSV with the portal's own columns
+    (not a usage report, not a file for one home), on PostgreSQL."""
+    return (
+        connection.vendor == "postgresql"
+        and spec.kind == "accounts"
+        and facts.container == sheets.CSV
+        and facts.encoding in ENCODINGS
+        and plan.report is None
+        and not ods
+        and all(cells is None or isinstance(cells, itemgetter) for *_, cells in plan.readers)
+    )
+
+
+def _shape(path: Path) -> tuple[int, int] | None:
+    """(where the data starts, how many lines it has), or None when the data holds a quote
+    character. Lines end as the csv module ends them: "\\n", "\\r\\n" or "\\r"."""
+    with path.open("rb") as handle:
+        first = handle.readline()
+        if b"\r" in first.removesuffix(b"\n").removesuffix(b"\r"):  # a bare "\r": Python's
+            return None
+        start = len(first)
+        lf = cr = crlf = 0
+        last, tail = b"", b""
+        while chunk := handle.read(READ_BYTES):
+            if b'"' in chunk:
+                return None
+            lf += chunk.count(b"\n")
+            cr += chunk.count(b"\r")
+            crlf += chunk.count(b"\r\n") + (tail == b"\r" and chunk[:1] == b"\n")
+            tail = chunk[-1:]
+            last = tail
+    lines = lf + cr - crlf + (1 if last and last not in b"\r\n" else 0)
+    return start, lines
+
+
+def stage(
+    spec: specs.Spec, plan: headers.Plan, header: list[str], path: Path, facts: FileFacts
+) -> tuple[int, Iterator[tuple[int, list[str]]]] | None:
+    """Stage the rows SQL reads plainly (engine.STAGE, engine.LINKS); returns how many, and
+    the others as (line, fields) for the Python reader, in file order. None: the file must
+    go through Python whole (nothing was staged)."""
+    from .engine import LINKS, STAGE
+
+    shape = _shape(path)
+    if shape is None:
+        return None
+    start, lines = shape
+    width = len(header)
+    cells = [f"c{i}" for i in range(width)]
+    positions, _, _ = spec.match(header)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {RAW}, {REDO}")
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {RAW} (n bigint GENERATED ALWAYS AS IDENTITY, "
+                + ", ".join(f"{c} text" for c in cells)
+                + ")"
+            )
+            with path.open("rb") as handle, connection.wrap_database_errors:
+                handle.seek(start)
+                cursor.cursor.copy_expert(
+                    f"COPY {RAW} ({', '.join(cells)}) FROM STDIN WITH (FORMAT csv, "
+                    f"FORCE_NOT_NULL ({', '.join(cells)}), ENCODING '{ENCODINGS[facts.encoding]}')",
+                    handle,
+                    size=bulk.STREAM_CHARS,
+                )
+            if cursor.cursor.rowcount != lines:  # a record over two lines, or COPY's "\."
+                raise _Back
+            reads = _reads(plan, positions, cursor)
+            plain = " AND ".join([*(r.plain for r in reads if r.plain), *_short(cells)]) or "true"
+            bad = " OR ".join(r.bad for r in reads if r.bad)
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {REDO} AS SELECT n FROM {RAW} r "
+                f"WHERE NOT ({plain}){' OR ' + bad if bad else ''}"
+            )
+            limit = csv.field_size_limit()
+            cursor.execute(
+                f"SELECT EXISTS (SELECT 1 FROM {RAW} r JOIN {REDO} d USING (n) WHERE "
+                + " OR ".join(f"char_length(r.{c}) > {limit}" for c in cells)
+                + ")"
+            )
+            if cursor.fetchone()[0]:
+                raise _Back
+            staged = _insert(cursor, reads, STAGE, LINKS)
+            rest = tempfile.TemporaryFile("w+", newline="", encoding="utf-8")  # noqa: SIM115
+            cursor.cursor.copy_expert(
+                f"COPY (SELECT r.n + 1, {', '.join(f'r.{c}' for c in cells)} FROM {RAW} r "
+                f"JOIN {REDO} d USING (n) ORDER BY r.n) TO STDOUT WITH (FORMAT csv)",
+                rest,
+            )
+            cursor.execute(f"DROP TABLE {RAW}, {REDO}")
+            for read in reads:
+                if read.table:
+                    cursor.execute(f"DROP TABLE {read.table}")
+    except (_Back, DatabaseError):
+        return None
+    rest.seek(0)
+    return staged, _leftovers(rest)
+
+
+def _leftovers(handle) -> Iterator[tuple[int, list[str]]]:
+    with handle:
+        for line, *fields in csv.reader(handle):
+            yield int(line), fields
+
+
+class _Read:
+    """How one of our columns is read: SQL text for its staged values, the condition that
+    takes a row in SQL (plain) and the one that sends it to Python (bad), and the table of
+    its distinct cells read in Python, if any."""
+
+    def __init__(self, name: str, values: list[str], *, plain="", bad="", table="", key=""):
+        self.name, self.values, self.plain, self.bad = name, values, plain, bad
+        self.table, self.key = table, key  # the table of distinct cells, and how it joins
+
+
+def _reads(plan: headers.Plan, positions: dict[str, int], cursor) -> list[_Read]:
+    reads = []
+    for name, read, required, cells in plan.readers:
+        if cells is None:
+            reads.append(_Read(name, ["NULL", "NULL"] if name == "last_activity" else ["NULL"]))
+            continue
+        cell = f"r.c{positions[name]}"
+        if read is specs.email:
+            reads.append(
+                _Read(
+                    name,
+                    [f"lower({cell})"],
+                    plain=f"{cell} ~ '{PLAIN_EMAIL}' AND octet_length({cell}) <= 254",
+                )
+            )
+        elif read is specs.DISPLAY_NAME.read:
+            plain = (
+                f"({cell} = '' OR (ascii({cell}) BETWEEN 33 AND 126 AND ascii(right({cell}, 1)) "
+                f"BETWEEN 33 AND 126 AND {cell} NOT LIKE '''%' AND char_length({cell}) <= 200))"
+            )
+            reads.append(_Read(name, [f"NULLIF({cell}, '')"], plain=plain))
+        else:
+            reads.append(_distinct_cells(name, read, required, cell, cursor))
+    return reads
+
+
+def _distinct_cells(name: str, read, required: bool, cell: str, cursor) -> _Read:
+    """A column of few distinct cells: each read once by its Python reader."""
+    table = f"import_read_{name}"
+    cursor.execute(f"DROP TABLE IF EXISTS {table}")
+    cursor.execute(f"CREATE TEMPORARY TABLE {table} (raw text, ok boolean, v1 text, v2 text)")
+    source = tempfile.TemporaryFile("w+", newline="", encoding="utf-8")  # noqa: SIM115
+    with source:
+        cursor.cursor.copy_expert(
+            f"COPY (SELECT DISTINCT {cell} FROM {RAW} r) TO STDOUT WITH (FORMAT csv)", source
+        )
+        source.seek(0)
+        bulk.stream(
+            table,
+            ["raw", "ok", "v1", "v2"],
+            (_read_cell(name, read, required, text) for (text,) in csv.reader(source)),
+        )
+    # bulk.stream's COPY reads an empty cell as NULL: the empty cell is a cell too.
+    cursor.execute(f"UPDATE {table} SET raw = '' WHERE raw IS NULL")
+    cursor.execute(f"ANALYZE {table}")
+    values = [f"{table}.v1"]
+    if name == "last_activity":
+        values = [f"CAST({table}.v1 AS timestamptz)", f"CAST({table}.v2 AS date)"]
+    elif name == "created":
+        values = [f"CAST({table}.v1 AS date)"]
+    return _Read(
+        name,
+        values,
+        bad=f"{cell} IN (SELECT raw FROM {table} WHERE NOT ok)",
+        table=table,
+        key=f"{table}.raw = {cell}",
+    )
+
+
+def _read_cell(name: str, read, required: bool, text: str) -> tuple:
+    """(cell, ok, values as COPY text) by the column's own reader."""
+    if required and not text.strip():
+        return text, False, None, None
+    try:
+        value = read(text)
+    except ValueError:
+        return text, False, None, None
+    if name == "last_activity":
+        moment, day = value if value else (None, None)
+        if moment is None:
+            return text, True, None, None
+        return text, True, str(moment), str(day)
+    if name == "shared_mailboxes":
+        return text, True, " ".join(value) or None, None
+    return text, True, None if value is None else str(value), None
+
+
+def _short(cells: list[str]) -> list[str]:
+    """No cell beyond the csv module's field limit on the SQL path (octet_length: cheap, and
+    never less than the length in characters)."""
+    limit = csv.field_size_limit()
+    return [f"octet_length(r.{c}) <= {limit}" for c in cells]
+
+
+def _insert(cursor, reads: list[_Read], stage: str, links: str) -> int:
+    joins = " ".join(f"JOIN {r.table} ON {r.key}" for r in reads if r.table)
+    keep = f"NOT EXISTS (SELECT 1 FROM {REDO} d WHERE d.n = r.n)"
+    by_name = {r.name: r for r in reads}
+    values = [v for r in reads if r.name != "shared_mailboxes" for v in r.values]
+    cursor.execute(
+        f"""INSERT INTO {stage} (line, email, ods_code, display_name, reported_status,
+            last_activity, last_activity_date, first_recorded)
+        SELECT r.n + 1, {", ".join(values)} FROM {RAW} r {joins} WHERE {keep}"""
+    )
+    staged = cursor.rowcount
+    boxes = by_name.get("shared_mailboxes")
+    if boxes is not None and boxes.table:
+        email, ods = by_name["email"].values[0], by_name["ods_code"].values[0]
+        table = boxes.table
+        ods_join = by_name["ods_code"]
+        cursor.execute(
+            f"""INSERT INTO {links} (line, email, mailbox, ods_code)
+            SELECT r.n + 1, {email}, string_to_table({table}.v1, ' '), {ods}
+            FROM {RAW} r JOIN {table} ON {boxes.key} AND {table}.v1 IS NOT NULL
+            {f"JOIN {ods_join.table} ON {ods_join.key}" if ods_join.table else ""}
+            WHERE {keep}"""
+        )
+    return staged
