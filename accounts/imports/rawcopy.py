@@ -131,12 +131,7 @@ def stage(
             if huge_cells:
                 raise _Back
             staged = _insert(cursor, reads, STAGE, LINKS, redo)
-            rest = tempfile.TemporaryFile("w+", newline="", encoding="utf-8")  # noqa: SIM115
-            cursor.cursor.copy_expert(
-                f"COPY (SELECT r.n + 1, {', '.join(f'r.{c}' for c in cells)} FROM {RAW} r "
-                f"JOIN {REDO} d USING (n) ORDER BY r.n) TO STDOUT WITH (FORMAT csv)",
-                rest,
-            )
+            rest = _sent_back(cursor, cells) if redo else None
             cursor.execute("SET LOCAL enable_nestloop TO DEFAULT")
             cursor.execute(f"DROP TABLE {RAW}, {REDO}")
             for read in reads:
@@ -145,14 +140,32 @@ def stage(
             cursor.execute("DROP TABLE IF EXISTS import_read_shared_mailboxes_each")
     except (_Back, DatabaseError):
         return None
-    rest.seek(0)
-    return staged, _leftovers(rest)
+    return staged, _leftovers(rest) if rest else iter(())
+
+
+def _sent_back(cursor, cells: list[str]):
+    """The rows for the Python reader, in a temporary file: a file of bad rows can be as
+    large as the file itself."""
+    rest = tempfile.TemporaryFile("w+", newline="", encoding="utf-8")  # noqa: SIM115
+    try:
+        cursor.cursor.copy_expert(
+            f"COPY (SELECT r.n + 1, {', '.join(f'r.{c}' for c in cells)} FROM {RAW} r "
+            f"JOIN {REDO} d USING (n) ORDER BY r.n) TO STDOUT WITH (FORMAT csv)",
+            rest,
+        )
+        rest.seek(0)
+    except BaseException:
+        rest.close()
+        raise
+    return rest
 
 
 def _leftovers(handle) -> Iterator[tuple[int, list[str]]]:
-    with handle:
+    try:
         for line, *fields in csv.reader(handle):
             yield int(line), fields
+    finally:
+        handle.close()
 
 
 class _Read:
@@ -202,7 +215,7 @@ def _distinct_cells(name: str, read, required: bool, cell: str, cursor) -> _Read
         f"CREATE TEMPORARY TABLE {table} (raw text, ok boolean, v1 {first}, v2 {second})"
     )
     source = tempfile.TemporaryFile("w+", newline="", encoding="utf-8")  # noqa: SIM115
-    with source:
+    try:
         cursor.cursor.copy_expert(
             f"COPY (SELECT DISTINCT {cell} FROM {RAW} r) TO STDOUT WITH (FORMAT csv)", source
         )
@@ -212,6 +225,8 @@ def _distinct_cells(name: str, read, required: bool, cell: str, cursor) -> _Read
             ["raw", "ok", "v1", "v2"],
             (_read_cell(name, read, required, text) for (text,) in csv.reader(source)),
         )
+    finally:
+        source.close()
     # bulk.stream's COPY reads an empty cell as NULL: the empty cell is a cell too.
     cursor.execute(f"UPDATE {table} SET raw = '' WHERE raw IS NULL")
     if name == "shared_mailboxes":  # one row a mailbox, for the links
