@@ -179,7 +179,7 @@ class _Read:
 
 
 def _reads(plan: headers.Plan, positions: dict[str, int], cursor) -> list[_Read]:
-    reads = []
+    reads, repeated = [], []
     for name, read, required, cells in plan.readers:
         if cells is None:
             reads.append(_Read(name, ["NULL", "NULL"] if name == "last_activity" else ["NULL"]))
@@ -200,41 +200,21 @@ def _reads(plan: headers.Plan, positions: dict[str, int], cursor) -> list[_Read]
             )
             reads.append(_Read(name, [f"NULLIF({cell}, '')"], plain=plain))
         else:
-            reads.append(_distinct_cells(name, read, required, cell, cursor))
+            reads.append(_cells_read(name, cell))
+            repeated.append((name, read, required, cell))
+    if repeated:
+        _read_distinct_cells(repeated, cursor)
     return reads
 
 
-def _distinct_cells(name: str, read, required: bool, cell: str, cursor) -> _Read:
-    """A column of few distinct cells: each read once by its Python reader."""
-    table = f"import_read_{name}"
-    cursor.execute(f"DROP TABLE IF EXISTS {table}")
-    # Typed: each distinct cell's value is parsed once, not once a row.
-    types = {"last_activity": ("timestamptz", "date"), "created": ("date", "text")}
-    first, second = types.get(name, ("text", "text"))
-    cursor.execute(
-        f"CREATE TEMPORARY TABLE {table} (raw text, ok boolean, v1 {first}, v2 {second})"
-    )
-    source = tempfile.TemporaryFile("w+", newline="", encoding="utf-8")  # noqa: SIM115
-    try:
-        cursor.cursor.copy_expert(
-            f"COPY (SELECT DISTINCT {cell} FROM {RAW} r) TO STDOUT WITH (FORMAT csv)", source
-        )
-        source.seek(0)
-        bulk.stream(
-            table,
-            ["raw", "ok", "v1", "v2"],
-            (_read_cell(name, read, required, text) for (text,) in csv.reader(source)),
-        )
-    finally:
-        source.close()
-    # bulk.stream's COPY reads an empty cell as NULL: the empty cell is a cell too.
-    cursor.execute(f"UPDATE {table} SET raw = '' WHERE raw IS NULL")
-    if name == "shared_mailboxes":  # one row a mailbox, for the links
-        cursor.execute(f"DROP TABLE IF EXISTS {table}_each")
-        cursor.execute(
-            f"""CREATE TEMPORARY TABLE {table}_each AS
-            SELECT raw, string_to_table(v1, ' ') AS mailbox FROM {table} WHERE v1 IS NOT NULL"""
-        )
+def _table(name: str) -> str:
+    return f"import_read_{name}"
+
+
+def _cells_read(name: str, cell: str) -> _Read:
+    """A column of few distinct cells, each read once by its Python reader (into its table,
+    _read_distinct_cells), joined back to the rows by the cell."""
+    table = _table(name)
     values = [f"{table}.v1", f"{table}.v2"] if name == "last_activity" else [f"{table}.v1"]
     return _Read(
         name,
@@ -243,6 +223,60 @@ def _distinct_cells(name: str, read, required: bool, cell: str, cursor) -> _Read
         table=table,
         key=f"{table}.raw = {cell}",
     )
+
+
+# Typed: each distinct cell's value is parsed once, not once a row.
+TYPES = {"last_activity": ("timestamptz", "date"), "created": ("date", "text")}
+
+
+def _read_distinct_cells(columns: list[tuple], cursor) -> None:
+    """The distinct cells of every repeated column in one scan of the rows (GROUPING SETS:
+    1.9 s against 3.6 s for a DISTINCT a column at a million rows), each read by its
+    column's Python reader into a table of its own: (raw, ok, v1, v2)."""
+    cells = [cell for *_, cell in columns]
+    everything = (1 << len(cells)) - 1
+    # GROUPING() has a bit for each column, set when the row is not grouped by it.
+    which = {everything ^ (1 << (len(cells) - 1 - i)): column for i, column in enumerate(columns)}
+    files = {}
+    try:
+        for name, *_ in columns:
+            table = _table(name)
+            first, second = TYPES.get(name, ("text", "text"))
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {table} (raw text, ok boolean, v1 {first}, v2 {second})"
+            )
+            files[name] = tempfile.TemporaryFile("w+", newline="", encoding="utf-8")  # noqa: SIM115
+        source = files[""] = tempfile.TemporaryFile("w+", newline="", encoding="utf-8")  # noqa: SIM115
+        cursor.cursor.copy_expert(
+            f"COPY (SELECT GROUPING({', '.join(cells)}), COALESCE({', '.join(cells)}) "
+            f"FROM {RAW} r GROUP BY GROUPING SETS ({', '.join(f'({c})' for c in cells)})) "
+            "TO STDOUT WITH (FORMAT csv)",
+            source,
+        )
+        source.seek(0)
+        writers = {
+            name: csv.writer(files[name], lineterminator=bulk.LINE_END) for name, *_ in columns
+        }
+        for grouping, text in csv.reader(source):
+            name, read, required, _ = which[int(grouping)]
+            writers[name].writerow(_read_cell(name, read, required, text))
+        for name, *_ in columns:
+            table = _table(name)
+            files[name].seek(0)
+            bulk.copy_file(table, ["raw", "ok", "v1", "v2"], files[name])
+            # COPY reads an empty cell as NULL: the empty cell is a cell too.
+            cursor.execute(f"UPDATE {table} SET raw = '' WHERE raw IS NULL")
+    finally:
+        for handle in files.values():
+            handle.close()
+    if any(name == "shared_mailboxes" for name, *_ in columns):  # one row a mailbox, for links
+        table = _table("shared_mailboxes")
+        cursor.execute(f"DROP TABLE IF EXISTS {table}_each")
+        cursor.execute(
+            f"""CREATE TEMPORARY TABLE {table}_each AS
+            SELECT raw, string_to_table(v1, ' ') AS mailbox FROM {table} WHERE v1 IS NOT NULL"""
+        )
 
 
 def _read_cell(name: str, read, required: bool, text: str) -> tuple:
