@@ -191,3 +191,35 @@ def test_a_bad_row_on_the_raw_path_is_named_by_its_line_and_nothing_is_written(t
         "line 22: last_activity: '31/02/2026' is not a valid date (day is out of range for month)",
         "line 22: status: 'sleeping' is not a status: use active, disabled, deleted or leaver",
     ]
+
+
+@pytest.mark.parametrize(
+    "body, lines",
+    [
+        (b"a\nb\n", 2),
+        (b"a\r\nb\r\n", 2),
+        (b"a\rb\r", 2),
+        (b"a\nb", 2),  # no last line end
+        (b"a\n\nb\n", 3),  # a blank line is a line (COPY refuses it: the file goes to Python)
+        (b"", 0),
+    ],
+)
+def test_the_data_lines_are_counted_as_the_csv_module_counts_them(tmp_path, body, lines):
+    path = tmp_path / "accounts.csv"
+    path.write_bytes(b"h1,h2\r\n" + body)
+    assert rawcopy._shape(path) == (7, lines)
+
+
+def test_a_line_end_split_across_two_reads_is_one_line_end(tmp_path, monkeypatch):
+    monkeypatch.setattr(rawcopy, "READ_BYTES", 4)
+    path = tmp_path / "accounts.csv"
+    path.write_bytes(b"h\nabc\r\ndef\r\n")  # the first "\r\n" falls across two reads
+    assert rawcopy._shape(path) == (2, 2)
+
+
+def test_a_quote_after_the_header_sends_the_file_to_python(tmp_path):
+    path = tmp_path / "accounts.csv"
+    path.write_bytes(b'"Email","ODS"\na@nhs.net,VM4Q7\n')  # quotes in the header are fine
+    assert rawcopy._shape(path) == (14, 1)
+    path.write_bytes(b'Email,ODS\n"a@nhs.net",VM4Q7\n')
+    assert rawcopy._shape(path) is None
