@@ -35,10 +35,9 @@ RAW, REDO = "import_raw", "import_redo"
 READ_BYTES = 1024 * 1024
 ENCODINGS = {"utf-8-sig": "UTF8", "utf-8": "UTF8", "cp1252": "WIN1252"}
 # Plainly valid: what specs.email accepts, narrowed to ASCII with nothing to trim or lower
-# beyond ASCII letters (lower() then agrees with Python's).
+# beyond ASCII letters (lower() then agrees with Python's). Written as it goes inside an SQL
+# string literal (the quote doubled).
 PLAIN_EMAIL = r"^[A-Za-z0-9._%+''-]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]{2,}$"
-# Staged columns of an accounts file, in STAGING order, from the cells read for each column.
-MOMENT, DAY = 1, 2
 
 
 class _Back(Exception):
@@ -64,7 +63,8 @@ def _shape(path: Path) -> tuple[int, int] | None:
     character. Lines end as the csv module ends them: "\\n", "\\r\\n" or "\\r"."""
     with path.open("rb") as handle:
         first = handle.readline()
-        if b"\r" in first.removesuffix(b"\n").removesuffix(b"\r"):  # a bare "\r": Python's
+        # A header that ends at a bare "\r", or holds one: Python's to read.
+        if b"\r" in first.removesuffix(b"\n").removesuffix(b"\r"):
             return None
         start = len(first)
         lf = cr = crlf = 0
@@ -96,15 +96,17 @@ def stage(
     width = len(header)
     cells = [f"c{i}" for i in range(width)]
     positions, _, _ = spec.match(header)
+    rest = None
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
+        # The driver's own cursor (COPY) raises the driver's errors: Django's, here.
+        with transaction.atomic(), connection.cursor() as cursor, connection.wrap_database_errors:
             cursor.execute(f"DROP TABLE IF EXISTS {RAW}, {REDO}")
             cursor.execute(
                 f"CREATE TEMPORARY TABLE {RAW} (n bigint GENERATED ALWAYS AS IDENTITY, "
                 + ", ".join(f"{c} text" for c in cells)
                 + ")"
             )
-            with path.open("rb") as handle, connection.wrap_database_errors:
+            with path.open("rb") as handle:
                 handle.seek(start)
                 cursor.cursor.copy_expert(
                     f"COPY {RAW} ({', '.join(cells)}) FROM STDIN WITH (FORMAT csv, "
@@ -133,12 +135,13 @@ def stage(
             staged = _insert(cursor, reads, STAGE, LINKS, redo)
             rest = _sent_back(cursor, cells) if redo else None
             cursor.execute("SET LOCAL enable_nestloop TO DEFAULT")
-            cursor.execute(f"DROP TABLE {RAW}, {REDO}")
-            for read in reads:
-                if read.table:
-                    cursor.execute(f"DROP TABLE {read.table}")
-            cursor.execute("DROP TABLE IF EXISTS import_read_shared_mailboxes_each")
-    except (_Back, DatabaseError):
+            tables = [RAW, REDO, *(r.table for r in reads if r.table)]
+            if any(r.name == "shared_mailboxes" and r.table for r in reads):
+                tables.append(f"{_table('shared_mailboxes')}_each")
+            cursor.execute(f"DROP TABLE {', '.join(tables)}")
+    except (_Back, DatabaseError):  # rolled back to the savepoint: nothing staged
+        if rest:
+            rest.close()
         return None
     return staged, _leftovers(rest) if rest else iter(())
 
