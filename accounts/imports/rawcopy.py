@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from operator import itemgetter
 from pathlib import Path
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DataError, connection, transaction
 
 from . import bulk, headers, sheets, specs
 from .csvfiles import FileFacts
@@ -139,7 +139,9 @@ def stage(
             if any(r.name == "shared_mailboxes" and r.table for r in reads):
                 tables.append(f"{_table('shared_mailboxes')}_each")
             cursor.execute(f"DROP TABLE {', '.join(tables)}")
-    except (_Back, DatabaseError):  # rolled back to the savepoint: nothing staged
+    # What COPY refuses in the data (a short row, a blank line, mixed line ends, bad bytes)
+    # is a DataError: the file goes to Python. A connection lost is not: the import fails.
+    except (_Back, DataError):  # rolled back to the savepoint: nothing staged
         if rest:
             rest.close()
         return None
