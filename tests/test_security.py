@@ -570,7 +570,7 @@ def test_database_restarted_between_requests(client, manager):
 def test_an_interrupted_import_writes_nothing(rosewood, tmp_path, monkeypatch):
     from django.db import OperationalError
 
-    from accounts.imports import bulk
+    from accounts.imports import bulk, engine
     from accounts.imports.engine import run_import
 
     path = tmp_path / "big.csv"
@@ -590,6 +590,30 @@ def test_an_interrupted_import_writes_nothing(rosewood, tmp_path, monkeypatch):
         return stream(table, columns, rows_then_gone())
 
     monkeypatch.setattr(bulk, "stream", dies_midway)
+    monkeypatch.setattr(engine, "_raw_copy", lambda *args: False)  # the row by row reader
+    result = run_import("accounts", path)
+    assert not result.written and "the import stopped and wrote nothing" in result.error_lines()[0]
+    assert StaffAccount.objects.count() == 0
+    assert ImportRecord.objects.get().outcome == "failed"
+
+
+def test_an_import_interrupted_on_the_raw_path_writes_nothing(rosewood, tmp_path, monkeypatch):
+    """PostgreSQL's raw path (rawcopy) sends a file COPY refuses to the row by row reader; a
+    connection lost is no such refusal: the import stops, and writes nothing."""
+    from django.db import OperationalError, connection
+
+    from accounts.imports import rawcopy
+    from accounts.imports.engine import run_import
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the raw path is PostgreSQL's")
+    path = tmp_path / "big.csv"
+    path.write_text("email,ods_code\n" + "".join(f"p{n}@nhs.net,VM4Q7\n" for n in range(12_000)))
+
+    def gone(*args):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(rawcopy, "_read_distinct_cells", gone)
     result = run_import("accounts", path)
     assert not result.written and "the import stopped and wrote nothing" in result.error_lines()[0]
     assert StaffAccount.objects.count() == 0

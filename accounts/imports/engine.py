@@ -11,7 +11,7 @@ import csv
 import logging
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -24,7 +24,7 @@ from .. import rulesql, worklistcounts
 from ..models import CareHome, CheckRun, ImportRecord
 from ..rules import AccountState, Thresholds, is_valid_ods_code, london_today, normalise_ods_code
 from ..scoping import ImportScope, import_scope_for
-from . import bulk, csvfiles, headers, sheets
+from . import bulk, csvfiles, headers, rawcopy, sheets
 from .scope import SCOPE_HOMES, SCOPE_REGIONS, scope_checks
 from .specs import KIND_NAMES, SPECS, Spec
 
@@ -266,12 +266,23 @@ def _stage(spec: Spec, path: Path, facts, result: ImportResult, progress) -> Non
     pg = connection.vendor == "postgresql"
     result.columns = plan.columns
     readers = plan.readers
+    started = time.monotonic()
+    # PostgreSQL: COPY the file's own bytes and read its cells in SQL (rawcopy), leaving
+    # only the rows SQL cannot take plainly to the reader below.
+    raw = None
+    if _raw_copy(spec, plan, facts, result):
+        raw = rawcopy.stage(spec, plan, header, path, facts)
+    if raw is not None:
+        if isinstance(records, Generator):  # csvfiles.rows holds the file open: let it go
+            records.close()
+        result.rows, records = raw
+        if progress:
+            progress(result.rows, time.monotonic() - started)
     links: list[tuple] = []
     # PostgreSQL: the rows go to the database in one COPY as they are read (bulk.stream), so
     # their links wait in a file of their own until it ends.
     spool = tempfile.TemporaryFile("w+", newline="", encoding="utf-8") if pg else None  # noqa: SIM115
     spooled = csv.writer(spool, lineterminator=bulk.LINE_END) if spool else None
-    started = time.monotonic()
     read_fast = _fast_reader(readers)
     # COPY's text for each moment a file holds (str() of an aware datetime costs about 3 µs;
     # a file repeats its dates). SQLite takes the objects (bulk._adapt).
@@ -337,6 +348,13 @@ def _stage(spec: Spec, path: Path, facts, result: ImportResult, progress) -> Non
     with connection.cursor() as cursor:
         for table in (STAGE, LINKS):  # so the planner joins the staged rows sensibly
             cursor.execute(f"ANALYZE {table}")
+
+
+def _raw_copy(spec: Spec, plan: headers.Plan, facts, result: ImportResult) -> bool:
+    """Whether to try staging the file's raw bytes with COPY (rawcopy): on PostgreSQL, for
+    an accounts CSV of the portal's own columns. Reading and staging the rows in Python
+    took 12-14 us a row: 12 s of the 68 s a million-row import took."""
+    return rawcopy.usable(spec, plan, facts, result.ods)
 
 
 def _file_format(plan: headers.Plan, facts: csvfiles.FileFacts) -> str:
