@@ -22,7 +22,7 @@ from . import (
     worklistcounts,
     worklistrows,
 )
-from .models import AuditEntry
+from .models import AuditEntry, StaffAccount
 from .rules import AccountState, MailboxRisk
 from .scoping import admin_only, get_account_for_writer, get_home_for_user, homes_for
 from .tasks import queue_check
@@ -73,7 +73,10 @@ def dashboard_view(request):
     # Counted without the region's join that the rows need, and kept like the worklist's
     # counts until a write changes them (a cached property, set).
     paginator.count = worklistcounts.kept(
-        versions, ("homes", view.querystring()), view.apply(homes_for(request.user)).count
+        versions,
+        ("homes", view.querystring()),
+        view.apply(homes_for(request.user)).count,
+        worklistcounts.PAGE_SECONDS if view.query else worklistcounts.KEEP_SECONDS,
     )
     page = paginator.get_page(request.GET.get("page"))
     rows = worklistcounts.kept(
@@ -123,10 +126,10 @@ def home_detail(request, ods_code):
     home = get_home_for_user(request.user, ods_code)
     sort = request.GET.get("sort", "")
     sort = sort if sort in dashboard.SORTS else "disable"
-    number = request.GET.get("page", "")
-    number = number if number.isdigit() and len(number) < 7 else "1"
+    versions = worklistcounts.versions_of_home(home)
+    number = _home_page_number(home, versions, request.GET.get("page", ""))
     body = worklistcounts.kept(
-        worklistcounts.versions_of_home(home),
+        versions,
         ("home page", home.pk, sort, number),
         partial(_home_body, request, home, sort, number),
         worklistcounts.PAGE_SECONDS,
@@ -135,7 +138,18 @@ def home_detail(request, ods_code):
     return render(request, "accounts/home_detail.html", context)
 
 
-def _home_body(request, home, sort: str, number: str) -> str:
+def _home_page_number(home, versions: tuple, asked: str) -> int:
+    """The page of staff asked for, as Paginator.get_page reads it (1 if not a number, the
+    last past the last), so that each page is kept once, whatever number names it."""
+    if not (asked.isdecimal() and len(asked) < 10) or int(asked) <= 1:
+        return 1
+    count = StaffAccount.objects.filter(home=home).count
+    accounts = worklistcounts.kept(versions, ("home accounts", home.pk), count)
+    return min(int(asked), max(1, -(-accounts // dashboard.HOME_PAGE_ACCOUNTS)))
+
+
+def _home_body(request, home, sort: str, number: int) -> str:
+    home.refresh_from_db()  # read after its version: a write since is in, or renews it
     summary = dashboard.summaries([home])[0]
     page = dashboard.home_accounts(home, sort, number, summary.accounts)
     dashboard.name_linked(summary.mailboxes)

@@ -19,10 +19,11 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import TypeVar
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery
-from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 
 from . import todos
 from .models import (
@@ -31,6 +32,7 @@ from .models import (
     Region,
     SharedMailbox,
     StaffAccount,
+    User,
     WorklistVersion,
 )
 
@@ -80,11 +82,21 @@ def _after_commit(home_ids: Iterable[int] | None = None) -> None:
     transaction.on_commit(partial(changed, ids), robust=True)
 
 
+def _moving(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
+    """Before an account or mailbox is saved: the home it leaves, if it moves."""
+    instance._home_before = None
+    if not raw and instance.pk and (update_fields is None or "home" in update_fields):
+        before = sender.objects.filter(pk=instance.pk).values_list("home_id", flat=True)
+        instance._home_before = before.first()
+
+
 def _saved(sender, instance, raw=False, **kwargs) -> None:
     """An account or mailbox saved through the ORM anywhere (a manager's action, a form,
-    the shell) is a write to its home: the doors that write in bulk SQL call changed()."""
+    the shell) is a write to its home, and to the home it left: the doors that write in
+    bulk SQL call changed()."""
     if not raw:
-        _after_commit([instance.home_id])
+        before = getattr(instance, "_home_before", None)
+        _after_commit({instance.home_id, *([before] if before else [])})
 
 
 def _home_saved(sender, instance, raw=False, **kwargs) -> None:
@@ -98,12 +110,21 @@ def _link_saved(sender, instance, raw=False, **kwargs) -> None:
         _after_commit(mailboxes.values_list("home_id", flat=True))
 
 
+def _named(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
+    """A region's name, and a user's name or email (who asked for a removal, who saw a
+    log-in), are on kept pages; a user's log-in or preferences are not."""
+    shown = {"name", "full_name", "email"}
+    if not raw and (update_fields is None or shown & set(update_fields)):
+        _after_commit()
+
+
 def _deleted(sender, instance, origin=None, **kwargs) -> None:
-    """As _saved, for what is deleted on its own; what goes with a home goes with its
-    home's own signal (one bump, not one for each of its thousands of accounts)."""
-    if isinstance(origin, CareHome) and not isinstance(instance, CareHome):
+    """As _saved, for what is deleted on its own; what goes with a home (or homes) goes
+    with the home's own signal (one bump, not one for each of its thousands of accounts)."""
+    with_homes = isinstance(origin, CareHome) or getattr(origin, "model", None) is CareHome
+    if with_homes and not isinstance(instance, CareHome):
         return
-    if isinstance(instance, CareHome):
+    if isinstance(instance, CareHome | User):  # a user's: SET_NULL sends no signal
         _after_commit()
     elif isinstance(instance, MailboxLink):
         _link_saved(sender, instance)
@@ -117,14 +138,19 @@ def _links_changed(sender, instance, action, **kwargs) -> None:
 
 
 def connect() -> None:
-    """Every ORM write to homes, accounts, mailboxes and their links renews their regions'
-    versions (AccountsConfig.ready)."""
+    """Every ORM write to what the kept pages show renews its regions' versions
+    (AccountsConfig.ready): homes, accounts, mailboxes, their links, regions and users."""
     for model in (StaffAccount, SharedMailbox):
-        post_save.connect(_saved, sender=model, dispatch_uid=f"versions_saved_{model.__name__}")
+        uid = model.__name__
+        pre_save.connect(_moving, sender=model, dispatch_uid=f"versions_moving_{uid}")
+        post_save.connect(_saved, sender=model, dispatch_uid=f"versions_saved_{uid}")
     post_save.connect(_home_saved, sender=CareHome, dispatch_uid="versions_saved_CareHome")
     post_save.connect(_link_saved, sender=MailboxLink, dispatch_uid="versions_saved_MailboxLink")
-    for model in (CareHome, StaffAccount, SharedMailbox, MailboxLink):
-        post_delete.connect(_deleted, sender=model, dispatch_uid=f"versions_deleted_{model}")
+    for model in (Region, User):
+        post_save.connect(_named, sender=model, dispatch_uid=f"versions_named_{model.__name__}")
+    for model in (CareHome, StaffAccount, SharedMailbox, MailboxLink, User):
+        uid = model.__name__
+        post_delete.connect(_deleted, sender=model, dispatch_uid=f"versions_deleted_{uid}")
     m2m_changed.connect(_links_changed, sender=MailboxLink, dispatch_uid="versions_links")
 
 
@@ -160,13 +186,14 @@ def versions_of_home(home) -> tuple:
     return ("regions", ((key, version.first()),))
 
 
-# The shape of what is kept: a release that changes it (MAILBOX_FIELDS, the counts' tuples)
-# raises this, so a week-old entry of the old shape is never read back.
-SHAPE = 1
+# The shape of what is kept: a release that changes it (MAILBOX_FIELDS, the counts' tuples,
+# a kept page's rows or markup) raises this, so an entry of the old shape is never read
+# back; settings.VERSION is in the key as well.
+SHAPE = 2
 
 
 def _cache_key(what, versions: tuple) -> str:
-    name = repr((SHAPE, what, versions, todos.depends_on())).encode()
+    name = repr((SHAPE, settings.VERSION, what, versions, todos.depends_on())).encode()
     return f"worklist:{hashlib.sha256(name).hexdigest()}"
 
 

@@ -5,7 +5,7 @@ a dozen tags a row) they cost more CPU than every query of the page."""
 from datetime import date
 
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from .homerows import home_url_maker
 
@@ -28,7 +28,7 @@ MAILBOX = (
     '<td data-label="Registered landline" class="nhsuk-table__cell">{}</td>'
     "</tr>"
 )
-NO_LANDLINE = "not known: call from the home's registered landline"
+NO_LANDLINE = mark_safe("not known: call from the home's registered landline")  # as written
 
 
 def long_date(day: date) -> str:

@@ -1,3 +1,4 @@
+import json
 import secrets
 
 from rest_framework import renderers
@@ -16,6 +17,11 @@ class JSONRenderer(renderers.JSONRenderer):
         rows = data.get("results") if isinstance(data, dict) else None
         if not isinstance(rows, RawJSON):
             return super().render(data, accepted_media_type, renderer_context)
+        if self.get_indent(accepted_media_type, renderer_context or {}) is not None:
+            # Indented on request (Accept: application/json; indent=2): the database's
+            # compact text would not be, so the rows are read back and written by DRF.
+            rows = json.loads(rows)
+            return super().render({**data, "results": rows}, accepted_media_type, renderer_context)
         marker = f"rows-{secrets.token_hex(16)}"  # nothing else in the envelope can hold it
         envelope = super().render(
             {**data, "results": marker}, accepted_media_type, renderer_context
