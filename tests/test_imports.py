@@ -148,6 +148,14 @@ def test_a_mailbox_named_twice_or_on_a_skipped_duplicate_line_is_linked_once(ros
             "amy@nhs.net,VM4Q7,Amy,,03/29/2026,,",
             "line 2: last_activity: '03/29/2026' is not a valid date: dates are DD/MM/YYYY",
         ),
+        (  # an offset that takes the date past year 1 (was an OverflowError: a 500)
+            "amy@nhs.net,VM4Q7,Amy,,0001-01-01T00:00:00+05:00,,",
+            "line 2: last_activity: '0001-01-01T00:00:00+05:00' is not a valid date (out of range)",
+        ),
+        (
+            "amy@nhs.net,VM4Q7,Amy,,,9999-12-31T23:00:00-05:00,",
+            "line 2: created: '9999-12-31T23:00:00-05:00' is not a valid date (out of range)",
+        ),
         ("amy@nhs.net,V-1,Amy,,,,", "line 2: ods_code: 'V-1' is not a valid ODS code"),
         ("amy@nhs.net,ZZ999,Amy,,,,", "line 2: ods_code: no care home with ODS code ZZ999"),
         (

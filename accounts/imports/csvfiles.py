@@ -130,7 +130,12 @@ def parse_moment(text: str) -> tuple[datetime | None, date | None]:
                 f"{shown(text)} is not a date: use YYYY-MM-DD, DD/MM/YYYY, DD/MM/YYYY HH:MM "
                 "or an ISO 8601 date-time"
             ) from None
-    moment = moment.replace(tzinfo=LONDON) if moment.tzinfo is None else moment.astimezone(LONDON)
+    try:  # an offset can take the first or last day of year 1 or 9999 past the calendar
+        moment = (
+            moment.replace(tzinfo=LONDON) if moment.tzinfo is None else moment.astimezone(LONDON)
+        )
+    except OverflowError:
+        raise ValueError(f"{shown(text)} is not a valid date (out of range)") from None
     return moment, moment.date()
 
 

@@ -16,8 +16,10 @@ database would split it as Python's csv module does: no quote character after th
 (PostgreSQL enters quotes anywhere in a field, the csv module only at its start), one record
 per line (the rows it loads equal the lines counted, so the line numbers are right), and
 COPY accepting every line (a blank line, a short row, mixed line ends: COPY fails, and the
-whole file goes through Python). A cell longer than the csv module's field limit also sends
-the whole file through Python, which refuses it.
+whole file goes through Python). The header must also end on its first line as the csv module
+reads it (an unclosed quote takes the csv module to the end of the file). A cell longer than
+the csv module's field limit also sends the whole file through Python, which refuses it; so
+does a file of many columns (MAX_COLUMNS), and anything else the database cannot hold.
 """
 
 import csv
@@ -26,7 +28,7 @@ from collections.abc import Iterator
 from operator import itemgetter
 from pathlib import Path
 
-from django.db import DataError, connection, transaction
+from django.db import DataError, OperationalError, connection, transaction
 
 from . import bulk, headers, sheets, specs
 from .csvfiles import FileFacts
@@ -34,6 +36,12 @@ from .csvfiles import FileFacts
 RAW, REDO = "import_raw", "import_redo"
 READ_BYTES = 1024 * 1024
 ENCODINGS = {"utf-8-sig": "UTF8", "utf-8": "UTF8", "cp1252": "WIN1252"}
+# The raw table has a text column a cell of the file. PostgreSQL holds at most 1,600 columns
+# and a row of at most 8 kB; a value it cannot move out of line (a short one, under about 20
+# bytes) stays in the row, so a wide file of short cells fails with "row is too big" (1,000
+# columns did). 64 columns keep any row under 2 kB in line, and the portal's files have 7
+# columns and a few a spreadsheet adds; a wider file is read in Python, as before.
+MAX_COLUMNS = 64
 # Plainly valid: what specs.email accepts, narrowed to ASCII with nothing to trim or lower
 # beyond ASCII letters (lower() then agrees with Python's). Written as it goes inside an SQL
 # string literal (the quote doubled).
@@ -89,6 +97,8 @@ def stage(
     go through Python whole (nothing was staged)."""
     from .engine import LINKS, STAGE
 
+    if len(header) > MAX_COLUMNS or not _header_alone(path, facts.encoding, header):
+        return None
     shape = _shape(path)
     if shape is None:
         return None
@@ -122,6 +132,9 @@ def stage(
             reads = _reads(plan, positions, cursor)
             plain = " AND ".join([*(r.plain for r in reads if r.plain), *_short(cells)]) or "true"
             bad = " OR ".join(r.bad for r in reads if r.bad)
+            # A cell past the csv module's field limit: Python refuses the file. A repeated
+            # column's cells were checked as they were read (_read_distinct_cells); the
+            # others, only in the rows not taken plainly (_short), before Python reads them.
             limit = csv.field_size_limit()
             huge = " OR ".join(f"char_length(r.{c}) > {limit}" for c in cells)
             cursor.execute(
@@ -140,12 +153,36 @@ def stage(
                 tables.append(f"{_table('shared_mailboxes')}_each")
             cursor.execute(f"DROP TABLE {', '.join(tables)}")
     # What COPY refuses in the data (a short row, a blank line, mixed line ends, bad bytes)
-    # is a DataError: the file goes to Python. A connection lost is not: the import fails.
-    except (_Back, DataError):  # rolled back to the savepoint: nothing staged
+    # is a DataError, and a cell the csv module refuses a csv.Error: the file goes to Python.
+    # So does a PostgreSQL limit (SQLSTATE class 54: too many columns, a row too big), which
+    # the row by row reader does not meet. A connection lost is not: the import fails.
+    except (_Back, DataError, csv.Error, OperationalError) as exc:
+        # Rolled back to the savepoint: nothing staged.
         if rest:
             rest.close()
+        if isinstance(exc, OperationalError) and not _program_limit(exc):
+            raise
         return None
     return staged, _leftovers(rest) if rest else iter(())
+
+
+def _program_limit(exc: OperationalError) -> bool:
+    """Whether PostgreSQL refused for one of its limits (SQLSTATE class 54)."""
+    return str(getattr(exc.__cause__, "pgcode", "") or "").startswith("54")
+
+
+def _header_alone(path: Path, encoding: str, header: list[str]) -> bool:
+    """Whether the header record ends on the file's first line, as the csv module read it.
+    A quote opened in the header and never closed takes the csv module to the end of the
+    file (one record, no data rows), where COPY would load lines 2 onwards; counting quotes
+    is not enough (a quote inside a field is a literal: 'Na"me,"Notes')."""
+    with path.open("rb") as handle:
+        first = handle.readline()
+    try:
+        fields = list(csv.reader([first.decode(encoding)], strict=True))
+    except (UnicodeDecodeError, csv.Error):
+        return False
+    return fields == [header]
 
 
 def _sent_back(cursor, cells: list[str]):
@@ -253,9 +290,14 @@ def _read_distinct_cells(columns: list[tuple], cursor) -> None:
             )
             files[name] = tempfile.TemporaryFile("w+", newline="", encoding="utf-8")  # noqa: SIM115
         source = files[""] = tempfile.TemporaryFile("w+", newline="", encoding="utf-8")  # noqa: SIM115
+        # A cell past the csv module's field limit is not written out (the csv module would
+        # not read it back): it is flagged, and the file goes through Python, which refuses it.
+        limit = csv.field_size_limit()
         cursor.cursor.copy_expert(
-            f"COPY (SELECT GROUPING({', '.join(cells)}), COALESCE({', '.join(cells)}) "
-            f"FROM {RAW} r GROUP BY GROUPING SETS ({', '.join(f'({c})' for c in cells)})) "
+            f"COPY (SELECT g, char_length(v) > {limit}, "
+            f"CASE WHEN char_length(v) > {limit} THEN '' ELSE v END FROM ("
+            f"SELECT GROUPING({', '.join(cells)}) AS g, COALESCE({', '.join(cells)}) AS v "
+            f"FROM {RAW} r GROUP BY GROUPING SETS ({', '.join(f'({c})' for c in cells)})) s) "
             "TO STDOUT WITH (FORMAT csv)",
             source,
         )
@@ -263,7 +305,9 @@ def _read_distinct_cells(columns: list[tuple], cursor) -> None:
         writers = {
             name: csv.writer(files[name], lineterminator=bulk.LINE_END) for name, *_ in columns
         }
-        for grouping, text in csv.reader(source):
+        for grouping, huge, text in csv.reader(source):
+            if huge == "t":
+                raise _Back
             name, read, required, _ = which[int(grouping)]
             writers[name].writerow(_read_cell(name, read, required, text))
         for name, *_ in columns:
