@@ -22,7 +22,7 @@ from . import (
     worklistcounts,
     worklistrows,
 )
-from .models import AuditEntry, StaffAccount
+from .models import AuditEntry, CareHome, StaffAccount
 from .rules import AccountState, MailboxRisk
 from .scoping import admin_only, get_account_for_writer, get_home_for_user, homes_for
 from .tasks import queue_check
@@ -149,7 +149,8 @@ def _home_page_number(home, versions: tuple, asked: str) -> int:
 
 
 def _home_body(request, home, sort: str, number: int) -> str:
-    home.refresh_from_db()  # read after its version: a write since is in, or renews it
+    # Read again after its version: a write since then is in it, or renews the version.
+    home = CareHome.objects.select_related("region").get(pk=home.pk)
     summary = dashboard.summaries([home])[0]
     page = dashboard.home_accounts(home, sort, number, summary.accounts)
     dashboard.name_linked(summary.mailboxes)
