@@ -85,7 +85,8 @@ def _after_commit(home_ids: Iterable[int] | None = None) -> None:
 def _moving(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
     """Before an account or mailbox is saved: the home it leaves, if it moves."""
     instance._home_before = None
-    if not raw and instance.pk and (update_fields is None or "home" in update_fields):
+    moves = update_fields is None or {"home", "home_id"} & set(update_fields)
+    if not raw and instance.pk and moves:
         before = sender.objects.filter(pk=instance.pk).values_list("home_id", flat=True)
         instance._home_before = before.first()
 
@@ -124,6 +125,10 @@ def _deleted(sender, instance, origin=None, **kwargs) -> None:
     with_homes = isinstance(origin, CareHome) or getattr(origin, "model", None) is CareHome
     if with_homes and not isinstance(instance, CareHome):
         return
+    if isinstance(instance, CareHome) and getattr(origin, "model", None) is CareHome:
+        if getattr(origin, "_versions_renewed", False):  # homes deleted together: once
+            return
+        origin._versions_renewed = True
     if isinstance(instance, CareHome | User):  # a user's: SET_NULL sends no signal
         _after_commit()
     elif isinstance(instance, MailboxLink):

@@ -307,3 +307,26 @@ def test_settings_and_temp_tables_after_a_fallback(tmp_path, monkeypatch, homes,
             "SELECT relname FROM pg_class WHERE relname LIKE 'import_r%%' AND relpersistence = 't'"
         )
         assert cursor.fetchall() == []
+
+
+def test_a_fallback_after_set_local_leaves_nestloop_on(tmp_path, monkeypatch, rosewood_mailbox):
+    body = f"p1@nhs.net,VM4Q7,Ann,{'x' * 140_000},,,\n".encode()
+    path = tmp_path / "a.csv"
+    path.write_bytes((HEADER + "\n").encode() + body)
+    assert csv.field_size_limit() < 140_000
+    _both_ways(path, monkeypatch)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW enable_nestloop")
+        assert cursor.fetchone() == ("on",)
+        cursor.execute("SELECT to_regclass('import_raw'), to_regclass('import_redo')")
+        assert cursor.fetchone() == (None, None)
+
+
+@pytest.mark.parametrize(
+    "moment", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00", "9999-12-31 23:59"]
+)
+def test_out_of_range_moments_import_alike(tmp_path, monkeypatch, rosewood_mailbox, moment):
+    path = tmp_path / "a.csv"
+    path.write_bytes(f"{HEADER}\np1@nhs.net,VM4Q7,Ann,active,{moment},,\n".encode())
+    raw, slow, staged = _both_ways(path, monkeypatch)
+    assert raw == slow

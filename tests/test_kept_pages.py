@@ -516,3 +516,39 @@ def test_homes_deleted_as_a_queryset_renew_the_versions_once(
     with django_capture_on_commit_callbacks() as bumps:
         CareHome.objects.filter(pk=rosewood.pk).delete()
     assert len(bumps) == 1, f"{len(bumps)} renewals for one home"
+
+
+def test_an_account_moved_with_update_fields_home_id_leaves_its_old_home(
+    client, superuser, homes, willow, django_capture_on_commit_callbacks
+):
+    # Django accepts a foreign key's attname in update_fields (save(update_fields=["home_id"])),
+    # and pre_save then gets frozenset({"home_id"}): _moving looks only for "home".
+    client.force_login(superuser)
+    assert "amy.adams" in home_page_of(client)
+    amy = StaffAccount.objects.get(email="amy.adams@nhs.net")
+    with django_capture_on_commit_callbacks(execute=True):
+        amy.home_id = willow.pk
+        amy.save(update_fields=["home_id"])
+    assert "amy.adams" in home_page_of(client, "VN8P2")
+    assert "amy.adams" not in home_page_of(client), "the old home's kept page still lists Amy"
+
+
+def test_homes_deleted_as_a_queryset_of_two_renew_the_versions_once(
+    rosewood, willow, homes, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as bumps:
+        CareHome.objects.filter(pk__in=[rosewood.pk, willow.pk]).delete()
+    assert len(bumps) == 1, f"{len(bumps)} renewals of every region for one delete()"
+
+
+def test_odd_page_numbers_answer(client, manager, homes):
+    client.force_login(manager)
+    for page in ["0", "-1", "١٢", "²", "9999999999", "12345678901234567890", " 2", "1.5", "x"]:
+        assert "amy.adams" in home_page_of(client, page=page), page
+
+
+def test_a_home_with_no_accounts_answers_any_page(client, superuser, db):
+    CareHome.objects.create(ods_code="VZ0Z0", name="Empty Home")
+    client.force_login(superuser)
+    for page in ["", "1", "2", "999999999"]:
+        assert "Empty Home" in home_page_of(client, "VZ0Z0", page=page)
