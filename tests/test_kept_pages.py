@@ -235,7 +235,7 @@ def body(page: str) -> str:
     return page.split("Download staff accounts (CSV)</a></p>")[1].split("</main>")[0]
 
 
-# 1. A user's name is on a kept home page ("asked by ..."), but no write to a user renews it.
+# A user's name is on a kept home page ("asked by ..."): renaming or deleting them renews it.
 def test_home_page_follows_a_rename_of_the_user_who_asked_for_removal(
     client, manager, homes, django_capture_on_commit_callbacks
 ):
@@ -272,7 +272,7 @@ def test_home_page_follows_the_deletion_of_the_manager_who_saw_a_log_in(
     assert "a manager saw them log in" not in page, "kept page still says a manager vouched"
 
 
-# 2. A region's name is in the dashboard's kept rows; renaming it in /admin/ renews nothing.
+# A region's name is in the dashboard's kept rows: renaming it in /admin/ renews them.
 def test_dashboard_rows_follow_a_region_renamed_in_the_admin(
     client, superuser, admin_user, midlands, homes, django_capture_on_commit_callbacks
 ):
@@ -290,8 +290,8 @@ def test_dashboard_rows_follow_a_region_renamed_in_the_admin(
     assert "Leicester and Rutland" in regions(), "kept dashboard rows show the old name"
 
 
-# 3. An account moved to another home by an ORM save (the shell, a data fix: README says
-# these are covered) renews only its new home's region: the old home's page keeps it.
+# An account moved to another home by an ORM save (the shell, a data fix) renews both
+# homes' regions: the old home's page no longer lists it.
 def test_an_account_moved_by_an_orm_save_leaves_its_old_home(
     client, superuser, homes, willow, django_capture_on_commit_callbacks
 ):
@@ -305,8 +305,8 @@ def test_an_account_moved_by_an_orm_save_leaves_its_old_home(
     assert "amy.adams" not in home_page_of(client), "the old home's kept page still lists Amy"
 
 
-# 4. The home is read before its region's version: a write that commits between the two is
-# kept under the new version with the old home's fields, until the next write.
+# The home is read before its region's version: the kept page reads the home again, so a
+# write that commits between the two is in what is kept under the new version.
 def test_a_write_between_reading_the_home_and_its_version_is_not_kept(
     client, manager, homes, monkeypatch
 ):
@@ -331,8 +331,8 @@ def test_a_write_between_reading_the_home_and_its_version_is_not_kept(
     assert kept == fresh, "a page from before the check is kept under the check's version"
 
 
-# 5. Page numbers past the last are kept apart: any signed-in user makes a million entries
-# per home and sort (each a whole page) with ?page=1..999999.
+# Page numbers past the last share the last page's one entry (no user can fill the cache
+# with ?page=1..999999).
 def test_page_numbers_past_the_last_share_one_kept_entry(client, manager, homes, monkeypatch):
     client.force_login(manager)
     keys = []
@@ -350,7 +350,7 @@ def test_page_numbers_past_the_last_share_one_kept_entry(client, manager, homes,
     assert len(set(keys)) == 1, f"{len(set(keys))} kept entries for one page"
 
 
-# 6. The cache down: every kept page still answers.
+# The cache down: every kept page still answers.
 def test_pages_answer_with_the_cache_down(client, settings, admin_user, manager, homes):
     settings.CACHES = {
         "default": {
@@ -367,7 +367,7 @@ def test_pages_answer_with_the_cache_down(client, settings, admin_user, manager,
         assert client.get(url).status_code == 200, url
 
 
-# 7. Markup in names, emails and landlines stays text in the Python-built rows.
+# Markup in names, emails and landlines stays text in the Python-built rows.
 NASTY = '<script>alert("x")</script>\'"&'
 
 
@@ -383,7 +383,7 @@ def test_markup_in_data_is_escaped_in_the_python_built_rows(client, admin_user, 
         assert "<script>alert" not in body, url
 
 
-# 8. The Python markup writes what 6b3d83f's template loops wrote (whitespace apart).
+# The Python markup writes what 6b3d83f's template loops wrote (whitespace apart).
 OLD_PEOPLE = (
     '{% for p in people %}<tr class="nhsuk-table__row">'
     '<td data-label="Name" class="nhsuk-table__cell portal-wrap">{{ p.name }}{% if p.name != p.email %}<br><span class="nhsuk-body-s">{{ p.email }}</span>{% endif %}</td>'
@@ -507,9 +507,8 @@ def test_staff_and_dashboard_rows_match_the_old_templates(client, admin_user, ma
     assert _same(homerows.html(rows), old)
 
 
-# 9. README: "A home deleted with its accounts renews them once". Through a queryset (the
-# admin's "delete selected", a data fix) the origin is the QuerySet, not a CareHome: one
-# on_commit changed() per account, mailbox and link, plus one SELECT per link meanwhile.
+# A home deleted with its accounts renews the versions once, also through a queryset (the
+# admin's "delete selected", a data fix), whose origin is the QuerySet, not a CareHome.
 def test_homes_deleted_as_a_queryset_renew_the_versions_once(
     rosewood, homes, django_capture_on_commit_callbacks
 ):
