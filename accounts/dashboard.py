@@ -363,7 +363,7 @@ def risk_totals(versions: tuple | None, homes) -> dict:
     rest of its queries."""
     if versions is None:  # a manager's homes are not whole regions: counted each time
         mailboxes = SharedMailbox.objects.filter(home__in=homes)
-        found = Counter(dict(mailboxes.values_list("risk").annotate(n=Count("*")).order_by()))
+        found = dict(mailboxes.values_list("risk").annotate(n=Count("*")).order_by())
     else:  # kept whole, each region's part kept too: a write counts its regions again
         found = worklistcounts.kept(versions, "risks", partial(_summed_risks, versions))
     return {risk: found.get(risk.value, 0) for risk in MailboxRisk}
@@ -482,7 +482,8 @@ def change_words(of_account: bool, from_value: str, to_value: str) -> str:
 CHART_MIN_CHECKS = 7
 
 
-def _on(day: date) -> str:
+def long_date(day: date) -> str:
+    """As the templates' `date:"j F Y"`: 3 March 2026."""
     return f"{day:%-d %B %Y}"
 
 
@@ -534,17 +535,17 @@ class Chart:
         now = self.values[-1]
         people = ngettext("%(n)d person", "%(n)d people", now) % {"n": now}
         if len(self.values) == 1 or self.first_date == self.last_date:
-            return f"At the check on {_on(self.last_date)}, {people} could open {email}."
+            return f"At the check on {long_date(self.last_date)}, {people} could open {email}."
         checks = len(self.values)
         low, high = min(self.values), max(self.values)
         if low == high:
             return (
-                f"At each of the last {checks} checks, from {_on(self.first_date)} to "
-                f"{_on(self.last_date)}, {people} could open {email}."
+                f"At each of the last {checks} checks, from {long_date(self.first_date)} to "
+                f"{long_date(self.last_date)}, {people} could open {email}."
             )
         return (
-            f"Over the last {checks} checks, from {_on(self.first_date)} to "
-            f"{_on(self.last_date)}, between {low} and {high} people could open {email}; "
+            f"Over the last {checks} checks, from {long_date(self.first_date)} to "
+            f"{long_date(self.last_date)}, between {low} and {high} people could open {email}; "
             f"at the latest check, {people}."
         )
 

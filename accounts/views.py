@@ -67,15 +67,16 @@ def dashboard_view(request):
         context["summaries"] = dashboard.summaries(homes)
         return render(request, "accounts/dashboard_manager.html", context)
     view = dashboard.HomeFilter.from_query(request.GET)
-    ranked = dashboard.ranked_homes(view.apply(homes)).values_list(*homerows.COLUMNS)
+    shown = view.apply(homes)
+    ranked = dashboard.ranked_homes(shown).values_list(*homerows.COLUMNS)
     versions = worklistcounts.versions_for(request.user, None)
     paginator = Paginator(ranked, 50)
-    # Counted without the region's join that the rows need, and kept like the worklist's
-    # counts until a write changes them (a cached property, set).
+    # Counted without the region's join that the rows' values need, and kept like the
+    # worklist's counts until a write changes them (a cached property, set).
     paginator.count = worklistcounts.kept(
         versions,
         ("homes", view.querystring()),
-        view.apply(homes_for(request.user)).count,
+        shown.count,
         worklistcounts.PAGE_SECONDS if view.query else worklistcounts.KEEP_SECONDS,
     )
     page = paginator.get_page(request.GET.get("page"))

@@ -120,16 +120,15 @@ def _named(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
 
 
 def _deleted(sender, instance, origin=None, **kwargs) -> None:
-    """As _saved, for what is deleted on its own; what goes with a home (or homes) goes
-    with the home's own signal (one bump, not one for each of its thousands of accounts)."""
-    with_homes = isinstance(origin, CareHome) or getattr(origin, "model", None) is CareHome
-    if with_homes and not isinstance(instance, CareHome):
+    """As _saved, for what is deleted on its own. A deletion of a home or of homes (a
+    queryset) renews every region once, for the homes and all that goes with them (not once
+    for each of their thousands of accounts)."""
+    if isinstance(origin, CareHome) or getattr(origin, "model", None) is CareHome:
+        if not getattr(origin, "_versions_renewed", False):
+            origin._versions_renewed = True
+            _after_commit()
         return
-    if isinstance(instance, CareHome) and getattr(origin, "model", None) is CareHome:
-        if getattr(origin, "_versions_renewed", False):  # homes deleted together: once
-            return
-        origin._versions_renewed = True
-    if isinstance(instance, CareHome | User):  # a user's: SET_NULL sends no signal
+    if isinstance(instance, User):  # its SET_NULL on accounts sends no signal
         _after_commit()
     elif isinstance(instance, MailboxLink):
         _link_saved(sender, instance)

@@ -2,11 +2,10 @@
 fifty mailboxes; through the template (a reverse() for each home's link, the date filter,
 a dozen tags a row) they cost more CPU than every query of the page."""
 
-from datetime import date
-
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from .dashboard import long_date
 from .homerows import home_url_maker
 
 PERSON = (
@@ -29,11 +28,6 @@ MAILBOX = (
     "</tr>"
 )
 NO_LANDLINE = mark_safe("not known: call from the home's registered landline")  # as written
-
-
-def long_date(day: date) -> str:
-    """As the templates' `date:"j F Y"`: 3 March 2026."""
-    return f"{day.day} {day:%B %Y}"
 
 
 def _waiting(person: dict) -> str:

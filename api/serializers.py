@@ -64,6 +64,20 @@ class HomeSerializer(Plain):
     as_of = serializers.DateField(source="checked_as_of", allow_null=True, help_text=AS_OF_HELP)
 
 
+def _json_row(judged_by: str, **fields) -> JSONObject:
+    """An account's or mailbox's row as JSON text (api/sqljson.py): its home's ODS code, its
+    email and name, `fields`, and as_of, its home's check date once `judged_by` (the state,
+    the risk) is set, as the serializers' get_as_of give it."""
+    judged = Q(**{f"{judged_by}__isnull": False}) & ~Q(**{judged_by: ""})
+    return JSONObject(
+        ods_code=F("home__ods_code"),
+        email=F("email"),
+        display_name=F("display_name"),
+        **fields,
+        as_of=Case(When(judged, then=F("home__checked_as_of"))),
+    )
+
+
 class AccountSerializer(Plain):
     ods_code = serializers.CharField(source="home.ods_code")
     email = serializers.EmailField()
@@ -87,11 +101,8 @@ class AccountSerializer(Plain):
     @staticmethod
     def json_row() -> JSONObject:
         """A row as the fields above write it, written by the database (api/sqljson.py)."""
-        judged = Q(state__isnull=False) & ~Q(state="")
-        return JSONObject(
-            ods_code=F("home__ods_code"),
-            email=F("email"),
-            display_name=F("display_name"),
+        return _json_row(
+            "state",
             state=F("state"),
             last_activity=F("last_activity_date"),
             # rules.days_inactive_as_judged: from the activity date behind the disable date.
@@ -103,7 +114,6 @@ class AccountSerializer(Plain):
                 )
             ),
             disable_date=F("disable_date"),
-            as_of=Case(When(judged, then=F("home__checked_as_of"))),
         )
 
 
@@ -125,15 +135,11 @@ class MailboxSerializer(Plain):
     @staticmethod
     def json_row() -> JSONObject:
         """A row as the fields above write it, written by the database (api/sqljson.py)."""
-        judged = Q(risk__isnull=False) & ~Q(risk="")
-        return JSONObject(
-            ods_code=F("home__ods_code"),
-            email=F("email"),
-            display_name=F("display_name"),
+        return _json_row(
+            "risk",
             risk=F("risk"),
             alive_accounts=F("alive_accounts"),
             forecast_date=F("forecast_date"),
-            as_of=Case(When(judged, then=F("home__checked_as_of"))),
         )
 
 

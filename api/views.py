@@ -95,9 +95,8 @@ class ListView(ApiView, generics.ListAPIView):
         """A serializer with a json_row has its JSON pages written by the database
         (api/sqljson.py); CSV, and other databases, go through the serializer."""
         json_row = getattr(self.serializer_class, "json_row", None)
-        if json_row is None or request.accepted_renderer.format != "json":
-            return super().list(request, *args, **kwargs)
-        if not sqljson.available():
+        as_json = request.accepted_renderer.format == "json" and sqljson.available()
+        if json_row is None or not as_json:
             return super().list(request, *args, **kwargs)
         key = self.pagination_class.ordering.lstrip("-")
         page = self.paginate_queryset(self.get_queryset().values(key, row=json_row()))

@@ -80,7 +80,7 @@ def _both_ways(path, monkeypatch, **options) -> tuple[dict, dict, list]:
     monkeypatch.setattr(rawcopy, "stage", spy)
     raw = _outcome(run_import("accounts", path, **options))
     StaffAccount.objects.all().delete()
-    monkeypatch.setattr(engine, "_raw_copy", lambda *args: False)
+    monkeypatch.setattr(rawcopy, "usable", lambda *args: False)
     slow = _outcome(run_import("accounts", path, **options))
     return raw, slow, staged
 

@@ -570,7 +570,7 @@ def test_database_restarted_between_requests(client, manager):
 def test_an_interrupted_import_writes_nothing(rosewood, tmp_path, monkeypatch):
     from django.db import OperationalError
 
-    from accounts.imports import bulk, engine
+    from accounts.imports import bulk, rawcopy
     from accounts.imports.engine import run_import
 
     path = tmp_path / "big.csv"
@@ -590,7 +590,7 @@ def test_an_interrupted_import_writes_nothing(rosewood, tmp_path, monkeypatch):
         return stream(table, columns, rows_then_gone())
 
     monkeypatch.setattr(bulk, "stream", dies_midway)
-    monkeypatch.setattr(engine, "_raw_copy", lambda *args: False)  # the row by row reader
+    monkeypatch.setattr(rawcopy, "usable", lambda *args: False)  # the row by row reader
     result = run_import("accounts", path)
     assert not result.written and "the import stopped and wrote nothing" in result.error_lines()[0]
     assert StaffAccount.objects.count() == 0

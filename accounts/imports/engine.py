@@ -268,9 +268,10 @@ def _stage(spec: Spec, path: Path, facts, result: ImportResult, progress) -> Non
     readers = plan.readers
     started = time.monotonic()
     # PostgreSQL: COPY the file's own bytes and read its cells in SQL (rawcopy), leaving
-    # only the rows SQL cannot take plainly to the reader below.
+    # only the rows SQL cannot take plainly to the reader below (reading and staging every
+    # row in Python took 12-14 us a row: 12 s of the 68 s a million-row import took).
     raw = None
-    if _raw_copy(spec, plan, facts, result):
+    if rawcopy.usable(spec, plan, facts, result.ods):
         raw = rawcopy.stage(spec, plan, header, path, facts)
     if raw is not None:
         if isinstance(records, Generator):  # csvfiles.rows holds the file open: let it go
@@ -348,13 +349,6 @@ def _stage(spec: Spec, path: Path, facts, result: ImportResult, progress) -> Non
     with connection.cursor() as cursor:
         for table in (STAGE, LINKS):  # so the planner joins the staged rows sensibly
             cursor.execute(f"ANALYZE {table}")
-
-
-def _raw_copy(spec: Spec, plan: headers.Plan, facts, result: ImportResult) -> bool:
-    """Whether to try staging the file's raw bytes with COPY (rawcopy): on PostgreSQL, for
-    an accounts CSV of the portal's own columns. Reading and staging the rows in Python
-    took 12-14 us a row: 12 s of the 68 s a million-row import took."""
-    return rawcopy.usable(spec, plan, facts, result.ods)
 
 
 def _file_format(plan: headers.Plan, facts: csvfiles.FileFacts) -> str:
