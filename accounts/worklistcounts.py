@@ -123,7 +123,11 @@ def _deleted(sender, instance, origin=None, **kwargs) -> None:
     """As _saved, for what is deleted on its own. A deletion of a home or of homes (a
     queryset) renews every region once, for the homes and all that goes with them (not once
     for each of their thousands of accounts)."""
-    if isinstance(origin, CareHome) or getattr(origin, "model", None) is CareHome:
+    if isinstance(origin, CareHome):  # a home: renewed by its own signal
+        if instance is origin:
+            _after_commit()
+        return
+    if getattr(origin, "model", None) is CareHome:  # homes, as a queryset: its first row's
         if not getattr(origin, "_versions_renewed", False):
             origin._versions_renewed = True
             _after_commit()

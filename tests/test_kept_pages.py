@@ -187,6 +187,10 @@ def test_a_deleted_home_renews_the_versions_once(
     with django_capture_on_commit_callbacks() as bumps:
         rosewood.delete()  # with its two accounts, its mailbox and their links
     assert len(bumps) == 1
+    rosewood.save()  # the same object again: a new row (its pk was cleared)
+    with django_capture_on_commit_callbacks() as bumps:
+        rosewood.delete()
+    assert len(bumps) == 1
 
 
 def test_pages_are_kept_a_day_and_counts_a_week(client, admin_user, manager, homes, monkeypatch):
