@@ -82,23 +82,40 @@ def dashboard_view(request):
         worklistcounts.PAGE_SECONDS if view.query else worklistcounts.KEEP_SECONDS,
     )
     page = paginator.get_page(request.GET.get("page"))
-    rows = worklistcounts.kept(
+    rows = partial(
+        worklistcounts.kept,
         versions,
         ("dashboard", view.querystring(), page.number),
         partial(homerows.rows, page.object_list),
         worklistcounts.PAGE_SECONDS,
     )
-    context.update(
-        page=page,
-        rows=rows,
-        rows_html=homerows.html(rows),
-        view=view,
-        regions=dashboard.region_options(request.user, view.region),
-        risks=MailboxRisk.choices,
-        states=AccountState.choices,
-        totals=dashboard.risk_totals(versions, homes),
+    totals = partial(dashboard.risk_totals, versions, homes)
+    # Below the buttons the page is kept as well: for the regions of those who see it,
+    # the filters (in the query string) and the page number decide all of it.
+    context["body"] = worklistcounts.kept(
+        versions,
+        ("dashboard page", view.querystring(), page.number),
+        partial(_dashboard_body, request, view, page, rows, totals),
+        worklistcounts.PAGE_SECONDS,
     )
+    # What the page shows, for whoever reads the context (tests): built only if read.
+    context.update(page=page, rows=SimpleLazyObject(rows), totals=SimpleLazyObject(totals))
     return render(request, "accounts/dashboard_admin.html", context)
+
+
+def _dashboard_body(request, view, page, rows: Callable, totals: Callable) -> str:
+    rows = rows()
+    context = {
+        "page": page,
+        "rows": rows,
+        "rows_html": homerows.html(rows),
+        "view": view,
+        "regions": dashboard.region_options(request.user, view.region),
+        "risks": MailboxRisk.choices,
+        "states": AccountState.choices,
+        "totals": totals(),
+    }
+    return render_to_string("accounts/_dashboard_body.html", context, request)
 
 
 @login_required
