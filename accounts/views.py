@@ -64,14 +64,14 @@ def health(request):
 @login_required
 def dashboard_view(request):
     homes = homes_for(request.user).select_related("region")
-    context = {"last_run": dashboard.last_run()}
     if not request.user.is_admin:
-        context["summaries"] = dashboard.summaries(homes)
+        context = {"last_run": dashboard.last_run(), "summaries": dashboard.summaries(homes)}
         return render(request, "accounts/dashboard_manager.html", context)
     view = dashboard.HomeFilter.from_query(request.GET)
     shown = view.apply(homes)
     ranked = dashboard.ranked_homes(shown).values_list(*homerows.COLUMNS)
     versions = worklistcounts.versions_for(request.user, None)
+    context = {"last_run": _last_run(versions)}
     paginator = Paginator(ranked, 50)
     # Counted without the region's join that the rows' values need, and kept like the
     # worklist's counts until a write changes them (a cached property, set).
@@ -154,8 +154,16 @@ def home_detail(request, ods_code):
         partial(_home_body, request, home, sort, number),
         worklistcounts.PAGE_SECONDS,
     )
-    context = {"home": home, "body": body, "last_run": dashboard.last_run()}
+    context = {"home": home, "body": body, "last_run": _last_run(versions)}
     return render(request, "accounts/home_detail.html", context)
+
+
+def _last_run(versions: tuple | None):
+    """The last national check, kept as the pages are: each one that ends well gives every
+    region a new version in its own transaction."""
+    return worklistcounts.kept(
+        versions, "last run", dashboard.last_run, worklistcounts.PAGE_SECONDS
+    )
 
 
 def _home_page_number(home, versions: tuple, asked: str) -> int:
@@ -253,7 +261,7 @@ def worklist_view(request):
         # The pages shown, for whoever reads the context (tests): built only if read.
         "people": SimpleLazyObject(partial(_page_of, people, numbers[0])),
         "mailboxes": SimpleLazyObject(partial(_page_of, boxes, numbers[1])),
-        "last_run": dashboard.last_run(),
+        "last_run": _last_run(versions),
     }
     return render(request, "accounts/worklist.html", context)
 
