@@ -567,3 +567,16 @@ def test_the_last_check_on_kept_pages_follows_each_new_run(
     with django_capture_on_commit_callbacks(execute=True):
         CheckRun.objects.order_by("-finished_at").first().delete()
     assert dates() == [f"{earlier:%-d %B %Y}"] * 3
+
+
+def test_a_region_deleted_leaves_the_kept_dashboards_filter(
+    client, admin_user, homes, django_capture_on_commit_callbacks
+):
+    # Each region is in the versions of those who see every home: a region deleted (it has no
+    # homes) or added is a page kept under other versions.
+    empty = Region.objects.create(name="Nowhere Shire")
+    client.force_login(admin_user)
+    assert "Nowhere Shire" in client.get(reverse("dashboard")).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        empty.delete()
+    assert "Nowhere Shire" not in client.get(reverse("dashboard")).content.decode()
