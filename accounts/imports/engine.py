@@ -515,14 +515,14 @@ def _too_many_per_home() -> str:
 
 
 def _touched_homes(spec: Spec, cursor, *, written: bool = False) -> set[int]:
-    """The homes of the staged rows: by their ODS codes, and for mailboxes and accounts the
-    homes their rows belong to (an account that moves changes both homes). Once written,
-    every staged row belongs to the home of its ODS code: those are all."""
+    """The homes of the staged rows: by their ODS codes, and for mailboxes the homes they
+    belonged to (a mailbox that moves changes both homes; the homes accounts leave come from
+    _match_accounts). Once written, every staged row belongs to the home of its ODS code."""
     sql = f"""SELECT h.id FROM accounts_carehome h
         WHERE h.ods_code IN (SELECT DISTINCT ods_code FROM {STAGE})"""
-    if spec.kind != "homes" and not written:
-        table = "accounts_sharedmailbox" if spec.kind == "mailboxes" else "accounts_staffaccount"
-        sql += f" UNION SELECT t.home_id FROM {table} t JOIN {STAGE} s ON s.email = t.email"
+    if spec.kind == "mailboxes" and not written:
+        sql += f""" UNION SELECT t.home_id FROM accounts_sharedmailbox t
+            JOIN {STAGE} s ON s.email = t.email"""
     cursor.execute(sql)
     return {home_id for (home_id,) in cursor.fetchall()}
 
