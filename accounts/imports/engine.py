@@ -535,11 +535,14 @@ def _write(spec: Spec, result: ImportResult) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM {STAGE}")
         staged = cursor.fetchone()[0]
+        new_rows = True
         if spec.kind == "accounts":
             # Every staged row is joined with the accounts by email once (MATCHED); the
             # statements below join by line and id, and the homes accounts leave are known.
             result.home_ids |= _touched_homes(spec, cursor, written=True)
-            result.home_ids |= _match_accounts(cursor)
+            matched, moved_from = _match_accounts(cursor)
+            result.home_ids |= moved_from
+            new_rows = matched < staged  # a re-import of known accounts inserts nothing
         else:
             result.home_ids |= _touched_homes(spec, cursor)
         for sql in writer.before:
@@ -553,15 +556,17 @@ def _write(spec: Spec, result: ImportResult) -> None:
         for sql in writer.links_added:
             cursor.execute(sql, params)
             result.links_added += cursor.rowcount
-        cursor.execute(writer.insert, params)
-        if judged:
-            result.created, flagged, judged_homes, by_state, linked = cursor.fetchone()
-            result.links_added += linked or 0
-        else:
-            result.created = cursor.rowcount
-        for sql in writer.new_links:
-            cursor.execute(sql, params)
-            result.links_added += cursor.rowcount
+        flagged, judged_homes, by_state = 0, 0, {}
+        if new_rows:
+            cursor.execute(writer.insert, params)
+            if judged:
+                result.created, flagged, judged_homes, by_state, linked = cursor.fetchone()
+                result.links_added += linked or 0
+            else:
+                result.created = cursor.rowcount
+            for sql in writer.new_links:
+                cursor.execute(sql, params)
+                result.links_added += cursor.rowcount
         result.unchanged = staged - result.updated - result.created
         if spec.kind != "accounts":
             result.home_ids |= _touched_homes(spec, cursor, written=True)
@@ -572,12 +577,12 @@ def _write(spec: Spec, result: ImportResult) -> None:
     worklistcounts.changed(None if spec.kind == "homes" else result.home_ids)
 
 
-def _match_accounts(cursor) -> set[int]:
+def _match_accounts(cursor) -> tuple[int, set[int]]:
     """The staged rows of accounts that exist, with their account, the home it was in, the
-    home of the row, and whether anything the row says differs (MATCHED); returns the homes
-    accounts leave. At a million rows each join of the staged rows with the accounts by email
-    cost 2-3 s, and the writes took four of them (the update, the new rows, both links
-    statements)."""
+    home of the row, and whether anything the row says differs (MATCHED); returns how many
+    rows matched and the homes accounts leave. At a million rows each join of the staged
+    rows with the accounts by email cost 2-3 s, and the writes took four of them (the
+    update, the new rows, both links statements)."""
     changed = _distinct(ACCOUNT_FIELDS)
     cursor.execute(
         f"""CREATE TEMPORARY TABLE {MATCHED} AS
@@ -589,8 +594,10 @@ def _match_accounts(cursor) -> set[int]:
         cursor.execute(f"CREATE INDEX {MATCHED}_line ON {MATCHED} (line)")
         cursor.execute(f"CREATE INDEX {MATCHED}_id ON {MATCHED} (id)")
     cursor.execute(f"ANALYZE {MATCHED}")
+    cursor.execute(f"SELECT COUNT(*) FROM {MATCHED}")
+    matched = cursor.fetchone()[0]
     cursor.execute(f"SELECT DISTINCT was_home FROM {MATCHED} WHERE changed AND was_home <> home_id")
-    return {home_id for (home_id,) in cursor.fetchall()}
+    return matched, {home_id for (home_id,) in cursor.fetchall()}
 
 
 def _judgement_run(today: date, params: dict) -> CheckRun:
