@@ -126,7 +126,7 @@ def test_an_import_says_where_its_time_went(tmp_path, rosewood_mailbox):
 @pytest.mark.django_db
 def test_an_account_that_moves_touches_both_homes(tmp_path, rosewood_mailbox, willow_mailbox):
     """The recheck after an import judges the home an account left as well as the one it
-    joined (on PostgreSQL the homes left come back from the UPDATE itself)."""
+    joined (the homes left come from the staged rows matched with their accounts)."""
     from accounts.imports.engine import run_import
 
     rosewood, willow = rosewood_mailbox.home, willow_mailbox.home
