@@ -5,7 +5,7 @@ import io
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, models
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import MailboxLink, SharedMailbox, StaffAccount
@@ -126,7 +126,7 @@ def test_an_import_says_where_its_time_went(tmp_path, rosewood_mailbox):
 @pytest.mark.django_db
 def test_an_account_that_moves_touches_both_homes(tmp_path, rosewood_mailbox, willow_mailbox):
     """The recheck after an import judges the home an account left as well as the one it
-    joined (on PostgreSQL the homes left come back from the UPDATE itself)."""
+    joined (the homes left come from the staged rows matched with their accounts)."""
     from accounts.imports.engine import run_import
 
     rosewood, willow = rosewood_mailbox.home, willow_mailbox.home
@@ -139,3 +139,79 @@ def test_an_account_that_moves_touches_both_homes(tmp_path, rosewood_mailbox, wi
     path.write_text(ACCOUNTS + "a@nhs.net,VN8P2,A,active,02/11/2026 09:00,,\n")
     stayed = run_import("accounts", path)
     assert (stayed.updated, stayed.home_ids) == (1, {willow.pk})
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("judged", [True, False], ids=["judged insert", "plain insert"])
+def test_a_report_links_new_and_existing_accounts_by_its_lists_alone(
+    tmp_path, monkeypatch, judged, rosewood_mailbox, willow_mailbox
+):
+    """New accounts are linked from the insert itself (PostgreSQL's judged insert) or by a
+    statement of their own; existing ones through the staged rows they matched. Either way
+    the links are exactly the file's lists, none across homes and none to nowhere, and the
+    mailboxes whose links changed are marked for the next check."""
+    from accounts.imports import engine
+    from accounts.models import PendingCheck
+
+    if not judged:
+        monkeypatch.setattr(engine, "_judges_new_accounts", lambda: False)
+    lounge = SharedMailbox.objects.create(
+        home=rosewood_mailbox.home, email="rosewood.lounge@nhs.net"
+    )
+    path = tmp_path / "accounts.csv"
+    path.write_text(
+        ACCOUNTS
+        + "stays@nhs.net,VM4Q7,S,active,01/11/2026 09:00,,rosewood.carehome@nhs.net\n"
+        + "swaps@nhs.net,VM4Q7,W,active,01/11/2026 09:00,,rosewood.carehome@nhs.net\n"
+        + "moves@nhs.net,VM4Q7,M,active,01/11/2026 09:00,,rosewood.lounge@nhs.net\n"
+    )
+    call_command("import_accounts", str(path), stdout=io.StringIO())
+    PendingCheck.objects.all().delete()
+    path.write_text(
+        ACCOUNTS
+        + "stays@nhs.net,VM4Q7,S,active,01/11/2026 09:00,,rosewood.carehome@nhs.net\n"
+        + "swaps@nhs.net,VM4Q7,W,active,01/11/2026 09:00,,rosewood.lounge@nhs.net\n"
+        + "moves@nhs.net,VN8P2,M,active,01/11/2026 09:00,,willow.court@nhs.net\n"
+        + "new@nhs.net,VM4Q7,N,active,01/11/2026 09:00,,"
+        + "rosewood.carehome@nhs.net;rosewood.lounge@nhs.net\n"
+        + "bare@nhs.net,VN8P2,B,active,01/11/2026 09:00,,\n"
+    )
+    result = engine.run_import("accounts", path)
+    assert result.written and (result.created, result.updated) == (2, 1)
+    assert (result.links_added, result.links_removed) == (4, 2)
+    links = set(MailboxLink.objects.values_list("account__email", "mailbox__email"))
+    assert links == {
+        ("stays@nhs.net", "rosewood.carehome@nhs.net"),
+        ("swaps@nhs.net", "rosewood.lounge@nhs.net"),
+        ("moves@nhs.net", "willow.court@nhs.net"),
+        ("new@nhs.net", "rosewood.carehome@nhs.net"),
+        ("new@nhs.net", "rosewood.lounge@nhs.net"),
+    }
+    assert MailboxLink.objects.filter(account__in=StaffAccount.objects.all()).count() == 5
+    assert not MailboxLink.objects.exclude(account__home=models.F("mailbox__home")).exists()
+    marked = set(PendingCheck.objects.values_list("mailbox_id", flat=True))
+    assert {rosewood_mailbox.pk, lounge.pk, willow_mailbox.pk} <= marked
+    # The same file again writes nothing.
+    again = engine.run_import("accounts", path)
+    assert (again.created, again.updated, again.links_added, again.links_removed) == (0, 0, 0, 0)
+
+
+@pytest.mark.django_db
+def test_a_report_without_mailboxes_unlinks_only_what_crosses_homes(
+    tmp_path, rosewood_mailbox, willow_mailbox
+):
+    path = tmp_path / "accounts.csv"
+    path.write_text(
+        ACCOUNTS
+        + "moves@nhs.net,VM4Q7,M,active,01/11/2026 09:00,,rosewood.carehome@nhs.net\n"
+        + "stays@nhs.net,VM4Q7,S,active,01/11/2026 09:00,,rosewood.carehome@nhs.net\n"
+    )
+    call_command("import_accounts", str(path), stdout=io.StringIO())
+    path.write_text("email,ods_code,display_name\nmoves@nhs.net,VN8P2,M\nstays@nhs.net,VM4Q7,S\n")
+    from accounts.imports.engine import run_import
+
+    result = run_import("accounts", path)
+    assert (result.updated, result.links_added, result.links_removed) == (1, 0, 1)
+    assert set(MailboxLink.objects.values_list("account__email", "mailbox__email")) == {
+        ("stays@nhs.net", "rosewood.carehome@nhs.net")
+    }

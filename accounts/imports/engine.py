@@ -33,6 +33,7 @@ KEPT_ERRORS = 1000
 # The most an error message may hold, whatever a cell held: a bounded preview.
 MESSAGE_CHARS = 500
 STAGE, LINKS, ERRORS = "import_stage", "import_links", "import_errors"
+MATCHED = "import_matched"  # the staged rows of accounts that exist (_match_accounts)
 LINK_COLUMNS = ["line", "email", "mailbox", "ods_code"]  # the row's ODS code, for the checks
 
 # The staging table of each kind: its columns after "line", in the order rows are read.
@@ -237,7 +238,7 @@ def _home_for_file(spec: Spec, ods: str, scope: ImportScope) -> str:
 
 def _drop_staging() -> None:
     with connection.cursor() as cursor:
-        for table in (STAGE, LINKS, ERRORS, SCOPE_HOMES, SCOPE_REGIONS):
+        for table in (STAGE, LINKS, ERRORS, MATCHED, SCOPE_HOMES, SCOPE_REGIONS):
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
 
@@ -514,14 +515,14 @@ def _too_many_per_home() -> str:
 
 
 def _touched_homes(spec: Spec, cursor, *, written: bool = False) -> set[int]:
-    """The homes of the staged rows: by their ODS codes, and for mailboxes and accounts the
-    homes their rows belong to (an account that moves changes both homes). Once written,
-    every staged row belongs to the home of its ODS code: those are all."""
+    """The homes of the staged rows: by their ODS codes, and for mailboxes the homes they
+    belonged to (a mailbox that moves changes both homes; the homes accounts leave come from
+    _match_accounts). Once written, every staged row belongs to the home of its ODS code."""
     sql = f"""SELECT h.id FROM accounts_carehome h
         WHERE h.ods_code IN (SELECT DISTINCT ods_code FROM {STAGE})"""
-    if spec.kind != "homes" and not written:
-        table = "accounts_sharedmailbox" if spec.kind == "mailboxes" else "accounts_staffaccount"
-        sql += f" UNION SELECT t.home_id FROM {table} t JOIN {STAGE} s ON s.email = t.email"
+    if spec.kind == "mailboxes" and not written:
+        sql += f""" UNION SELECT t.home_id FROM accounts_sharedmailbox t
+            JOIN {STAGE} s ON s.email = t.email"""
     cursor.execute(sql)
     return {home_id for (home_id,) in cursor.fetchall()}
 
@@ -534,37 +535,69 @@ def _write(spec: Spec, result: ImportResult) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM {STAGE}")
         staged = cursor.fetchone()[0]
-        # PostgreSQL: the homes accounts move from come back from their UPDATE, rather than
-        # from a join of every staged row with every account (2 s at a million rows).
-        moves = spec.kind == "accounts" and connection.vendor == "postgresql"
-        result.home_ids |= _touched_homes(spec, cursor, written=moves)
+        new_rows = True
+        if spec.kind == "accounts":
+            # Every staged row is joined with the accounts by email once (MATCHED); the
+            # statements below join by line and id, and the homes accounts leave are known.
+            result.home_ids |= _touched_homes(spec, cursor, written=True)
+            matched, moved_from = _match_accounts(cursor)
+            result.home_ids |= moved_from
+            new_rows = matched < staged  # a re-import of known accounts inserts nothing
+        else:
+            result.home_ids |= _touched_homes(spec, cursor)
         for sql in writer.before:
             cursor.execute(sql, params)
-        if moves:
-            cursor.execute(_moving(writer.update), params)
-            result.updated, moved_from = cursor.fetchone()
-            result.home_ids |= set(moved_from or ())
-        else:
-            cursor.execute(writer.update, params)
-            result.updated = cursor.rowcount
-        cursor.execute(writer.insert, params)
-        if judged:
-            result.created, flagged, judged_homes, by_state = cursor.fetchone()
-        else:
-            result.created = cursor.rowcount
-        result.unchanged = staged - result.updated - result.created
+        cursor.execute(writer.update, params)
+        result.updated = cursor.rowcount
+        # The links of rows that existed go first: new accounts have none to remove or keep.
         for sql in writer.links_removed:
             cursor.execute(sql, params)
             result.links_removed += cursor.rowcount
         for sql in writer.links_added:
             cursor.execute(sql, params)
             result.links_added += cursor.rowcount
-        result.home_ids |= _touched_homes(spec, cursor, written=True)
+        flagged, judged_homes, by_state = 0, 0, {}
+        if new_rows:
+            cursor.execute(writer.insert, params)
+            if judged:
+                result.created, flagged, judged_homes, by_state, linked = cursor.fetchone()
+                result.links_added += linked or 0
+            else:
+                result.created = cursor.rowcount
+            for sql in writer.new_links:
+                cursor.execute(sql, params)
+                result.links_added += cursor.rowcount
+        result.unchanged = staged - result.updated - result.created
+        if spec.kind != "accounts":
+            result.home_ids |= _touched_homes(spec, cursor, written=True)
         if judged:
             _judged(judged, result, flagged or 0, judged_homes, by_state or {})
         _analyze_after_large_write(spec, result, cursor)
     # A homes file may move homes between regions: every region's worklist counts go.
     worklistcounts.changed(None if spec.kind == "homes" else result.home_ids)
+
+
+def _match_accounts(cursor) -> tuple[int, set[int]]:
+    """The staged rows of accounts that exist, with their account, the home it was in, the
+    home of the row, and whether anything the row says differs (MATCHED); returns how many
+    rows matched and the homes accounts leave. At a million rows each join of the staged
+    rows with the accounts by email cost 2-3 s, and the writes took four of them (the
+    update, the new rows, both links statements)."""
+    changed = _distinct(ACCOUNT_FIELDS)
+    cursor.execute(
+        f"""CREATE TEMPORARY TABLE {MATCHED} AS
+        SELECT s.line, t.id, t.home_id AS was_home, h.id AS home_id, ({changed}) AS changed
+        FROM {STAGE} s JOIN accounts_carehome h ON h.ods_code = s.ods_code
+        JOIN accounts_staffaccount t ON t.email = s.email"""
+    )
+    if connection.vendor != "postgresql":  # SQLite joins by looking rows up
+        cursor.execute(f"CREATE INDEX {MATCHED}_line ON {MATCHED} (line)")
+        cursor.execute(f"CREATE INDEX {MATCHED}_id ON {MATCHED} (id)")
+    cursor.execute(f"ANALYZE {MATCHED}")
+    cursor.execute(f"SELECT COUNT(*) FROM {MATCHED}")
+    matched = cursor.fetchone()[0]
+    cursor.execute(f"SELECT DISTINCT was_home FROM {MATCHED} WHERE changed AND was_home <> home_id")
+    return matched, {home_id for (home_id,) in cursor.fetchall()}
 
 
 def _judgement_run(today: date, params: dict) -> CheckRun:
@@ -599,14 +632,6 @@ def _judged(run: CheckRun, result: ImportResult, flagged: int, homes: int, by_st
     result.judged_run_id = run.pk
 
 
-def _moving(update: str) -> str:
-    """The accounts UPDATE, returning how many rows it changed and the homes accounts left.
-    A subquery in RETURNING reads the statement's snapshot: the row as it was."""
-    return f"""WITH changed AS ({update} RETURNING t.home_id AS home_id,
-            (SELECT o.home_id FROM accounts_staffaccount o WHERE o.id = t.id) AS was)
-        SELECT COUNT(*), array_agg(DISTINCT was) FILTER (WHERE was <> home_id) FROM changed"""
-
-
 # The tables each kind writes: analysed after a large write, so that the next statement (a
 # re-import, the recheck) plans with today's row counts rather than autovacuum's last look.
 WRITTEN_TABLES = {
@@ -636,8 +661,9 @@ class Writer:
     insert: str
     judges: bool = False  # the insert judges new rows and returns (created, newly flagged)
     before: list[str] = field(default_factory=list)
-    links_removed: list[str] = field(default_factory=list)
-    links_added: list[str] = field(default_factory=list)
+    links_removed: list[str] = field(default_factory=list)  # before the insert
+    links_added: list[str] = field(default_factory=list)  # before the insert
+    new_links: list[str] = field(default_factory=list)  # the new rows' links, after it
 
 
 def _unlink_across_homes(join_on: str) -> str:
@@ -686,62 +712,73 @@ def _mailboxes_sql(_has_links: bool) -> Writer:
     return Writer(update, insert, links_removed=[_unlink_across_homes("m.email")])
 
 
+# What an accounts row may change (new value, old value): a report's leaver is its reported
+# status (left at any as-of date); a manager's "left on" date is kept apart in left_on.
+ACCOUNT_FIELDS = [
+    ("h.id", "t.home_id"),
+    ("COALESCE(s.display_name, t.display_name)", "t.display_name"),
+    ("COALESCE(s.reported_status, t.reported_status)", "t.reported_status"),
+    ("COALESCE(s.last_activity, t.last_activity)", "t.last_activity"),
+    ("COALESCE(s.last_activity_date, t.last_activity_date)", "t.last_activity_date"),
+    ("COALESCE(s.first_recorded, t.first_recorded)", "t.first_recorded"),
+]
+
+
 def _accounts_sql(has_links: bool) -> Writer:
-    # A report's leaver is its reported status (left at any as-of date); a manager's "left
-    # on" date is kept apart in left_on.
-    fields = [
-        ("h.id", "t.home_id"),
-        ("COALESCE(s.display_name, t.display_name)", "t.display_name"),
-        ("COALESCE(s.reported_status, t.reported_status)", "t.reported_status"),
-        ("COALESCE(s.last_activity, t.last_activity)", "t.last_activity"),
-        ("COALESCE(s.last_activity_date, t.last_activity_date)", "t.last_activity_date"),
-        ("COALESCE(s.first_recorded, t.first_recorded)", "t.first_recorded"),
-    ]
-    sets = ", ".join(f"{old.split('.')[1]} = {new}" for new, old in fields)
+    """The statements join the staged rows with the accounts through MATCHED (by line and
+    id), never again by email."""
+    sets = ", ".join(f"{old.split('.')[1]} = {new}" for new, old in ACCOUNT_FIELDS)
     update = f"""UPDATE accounts_staffaccount AS t SET {sets}
-        FROM {STAGE} s JOIN accounts_carehome h ON h.ods_code = s.ods_code
-        WHERE t.email = s.email AND ({_distinct(fields)})"""
+        FROM {MATCHED} m JOIN {STAGE} s ON s.line = m.line
+        JOIN accounts_carehome h ON h.id = m.home_id
+        WHERE t.id = m.id AND m.changed AND ({_distinct(ACCOUNT_FIELDS)})"""
     new = f"""SELECT s.email, h.id AS home_id, COALESCE(s.display_name, '') AS display_name,
             COALESCE(s.reported_status, 'active') AS reported_status,
             CAST(NULL AS date) AS left_on, CAST(NULL AS date) AS attested_on,
             s.last_activity, s.last_activity_date,
             COALESCE(s.first_recorded, %(today)s) AS first_recorded
         FROM {STAGE} s JOIN accounts_carehome h ON h.ods_code = s.ods_code
-        WHERE NOT EXISTS (SELECT 1 FROM accounts_staffaccount t WHERE t.email = s.email)"""
+        WHERE NOT EXISTS (SELECT 1 FROM {MATCHED} m WHERE m.line = s.line)"""
     columns = """email, home_id, display_name, reported_status, left_on, last_activity,
         last_activity_date, first_recorded"""
     judges = _judges_new_accounts()
     if judges:
-        insert = _judged_insert(new, columns)
+        insert = _judged_insert(new, columns, has_links)
     else:
         insert = f"INSERT INTO accounts_staffaccount ({columns}) SELECT {columns} FROM ({new}) n"
-    if not has_links:
-        return Writer(
-            update, insert, judges=judges, links_removed=[_unlink_across_homes("a.email")]
-        )
-    # The file's list replaces each imported account's links; a link across homes goes too.
-    # One pass over the staged accounts' links for both (two passes: 0.99 s against 0.73-0.87 s
-    # for a re-import of 200,000 rows).
+    if not has_links:  # an account's links across homes go (it moved, or a mailbox did)
+        unlink = f"""DELETE FROM accounts_mailboxlink WHERE id IN (
+            SELECT k.id FROM accounts_mailboxlink k JOIN {MATCHED} m ON m.id = k.account_id
+            JOIN accounts_sharedmailbox mb ON mb.id = k.mailbox_id
+            WHERE m.home_id <> mb.home_id)"""
+        return Writer(update, insert, judges=judges, links_removed=[unlink])
+    # The file's list replaces each imported account's links. One pass over the staged
+    # accounts' links for both (two passes: 0.99 s against 0.73-0.87 s for a re-import of
+    # 200,000 rows).
     writer = Writer(update, insert, judges=judges)
     writer.links_removed.append(
         f"""DELETE FROM accounts_mailboxlink WHERE id IN (
-        SELECT k.id FROM accounts_mailboxlink k
-        JOIN accounts_staffaccount a ON a.id = k.account_id
-        JOIN {STAGE} s ON s.email = a.email
-        JOIN accounts_sharedmailbox m ON m.id = k.mailbox_id
-        LEFT JOIN {LINKS} l ON l.email = a.email AND l.mailbox = m.email
-        WHERE l.line IS NULL OR a.home_id <> m.home_id)"""
+        SELECT k.id FROM accounts_mailboxlink k JOIN {MATCHED} m ON m.id = k.account_id
+        JOIN accounts_sharedmailbox mb ON mb.id = k.mailbox_id
+        LEFT JOIN {LINKS} l ON l.line = m.line AND l.mailbox = mb.email
+        WHERE l.line IS NULL OR m.home_id <> mb.home_id)"""
     )
     # No DISTINCT: a row's list holds each mailbox once (specs.mailbox_list) and an email
     # is staged on one line only (the duplicate check), so the pairs are distinct already.
     writer.links_added.append(
         f"""INSERT INTO accounts_mailboxlink (account_id, mailbox_id)
-        SELECT a.id, m.id FROM {LINKS} l
-        JOIN accounts_staffaccount a ON a.email = l.email
-        JOIN accounts_sharedmailbox m ON m.email = l.mailbox
+        SELECT m.id, mb.id FROM {LINKS} l JOIN {MATCHED} m ON m.line = l.line
+        JOIN accounts_sharedmailbox mb ON mb.email = l.mailbox
         WHERE NOT EXISTS (SELECT 1 FROM accounts_mailboxlink k
-            WHERE k.account_id = a.id AND k.mailbox_id = m.id)"""
+            WHERE k.account_id = m.id AND k.mailbox_id = mb.id)"""
     )
+    if not judges:  # the judged insert links its new accounts itself
+        writer.new_links.append(
+            f"""INSERT INTO accounts_mailboxlink (account_id, mailbox_id)
+            SELECT a.id, mb.id FROM {LINKS} l JOIN accounts_staffaccount a ON a.email = l.email
+            JOIN accounts_sharedmailbox mb ON mb.email = l.mailbox
+            WHERE NOT EXISTS (SELECT 1 FROM {MATCHED} m WHERE m.line = l.line)"""
+        )
     return writer
 
 
@@ -751,28 +788,40 @@ def _judges_new_accounts() -> bool:
     return connection.vendor == "postgresql"
 
 
-def _judged_insert(new: str, columns: str) -> str:
+def _judged_insert(new: str, columns: str, has_links: bool) -> str:
     """PostgreSQL: the new accounts with their state and disable date as the check judges
     them (rulesql, the run's date and thresholds), and their first state change recorded
     under the import's judgement run (_judgement_run), as the check records it: from ''
-    to the state."""
+    to the state. With a mailboxes column, their links too, from the inserted rows
+    themselves (joining a million new accounts back by email took 18-26 s)."""
     days = Thresholds.from_settings().inactivity_days
+    linked = (
+        f"""linked AS (
+            INSERT INTO accounts_mailboxlink (account_id, mailbox_id)
+            SELECT a.id, mb.id FROM added a JOIN {LINKS} l ON l.email = a.email
+            JOIN accounts_sharedmailbox mb ON mb.email = l.mailbox
+            RETURNING 1),"""
+        if has_links
+        else ""
+    )
     return f"""WITH added AS (
             INSERT INTO accounts_staffaccount ({columns}, state, disable_date, state_changed_at)
             SELECT {columns}, {rulesql.account_state("n")},
                 {rulesql.plus_days("postgresql", rulesql.activity("n"), days)}, %(now)s
             FROM ({new}) n
-            RETURNING id, state, home_id),
+            RETURNING id, state, home_id, email),
         recorded AS (
             INSERT INTO accounts_statechange
                 (run_id, as_of, account_id, mailbox_id, from_value, to_value)
             SELECT %(run)s, %(as_of)s, id, NULL, '', state FROM added
             RETURNING to_value),
+        {linked}
         by_state AS (SELECT to_value, COUNT(*) AS n FROM recorded GROUP BY to_value)
         SELECT (SELECT COUNT(*) FROM recorded),
             (SELECT n FROM by_state WHERE to_value = {rulesql.literal(AccountState.INACTIVE)}),
             (SELECT COUNT(DISTINCT home_id) FROM added),
-            (SELECT json_object_agg(to_value, n) FROM by_state)"""
+            (SELECT json_object_agg(to_value, n) FROM by_state),
+            {"(SELECT COUNT(*) FROM linked)" if has_links else "0"}"""
 
 
 WRITERS = {"homes": _homes_sql, "mailboxes": _mailboxes_sql, "accounts": _accounts_sql}
