@@ -6,7 +6,7 @@ renews the versions of the regions it shows, as the HTML pages are (accounts/
 worklistcounts.py). The token, the throttle, the filters and the cursor are checked on
 every request, before anything kept is read."""
 
-from functools import partial
+from functools import cache, partial
 from urllib.parse import urlencode
 
 from django.db.models import Q
@@ -76,8 +76,10 @@ class ApiView(generics.GenericAPIView):
         by `what` (the view's own), the view, the full URI (the host and scheme are in its
         links; the query holds the filters, the cursor and the page size) and the media type
         (`indent=N`, CSV); the versions name the regions read, and so the scope. Only a 200
-        is kept: fresh() raises for anything else."""
-        if versions is None:
+        is kept: fresh() raises for anything else. A query with a parameter the view does not
+        read is answered anew: each would keep another copy of the page (a page of 1,000
+        accounts is 190 kB)."""
+        if versions is None or not self.query_params().issuperset(self.request.query_params):
             return fresh()
         request = self.request
         what = (
@@ -91,6 +93,15 @@ class ApiView(generics.GenericAPIView):
             versions, what, lambda: self.rendered(fresh()), worklistcounts.PAGE_SECONDS
         )
         return Response(Rendered(body))
+
+    @classmethod
+    @cache
+    def query_params(cls) -> frozenset[str]:
+        """The query parameters this view reads: the format, its filters and its pages'."""
+        names = {"format", *(cls.filters_class().fields if cls.filters_class else ())}
+        pages = ("page_size_query_param", "cursor_query_param", "page_query_param")
+        names.update(getattr(cls.pagination_class, name, None) for name in pages)
+        return frozenset(names - {None})
 
     def rendered(self, response: Response) -> bytes:
         """The body as the response would render it (the same renderer, media type and

@@ -200,6 +200,16 @@ def test_hosts_schemes_and_queries_keep_their_own_links(world, settings):
     assert as_csv.content.startswith(b"ods_code,email,")
 
 
+def test_a_made_up_parameter_is_answered_anew_not_kept(world):
+    """Each would keep another copy of the page: such a query is computed every time."""
+    for url in ["/api/v1/accounts/?page_size=1000&x=1", f"/api/v1/homes/{HOME_A}/?x=1"]:
+        first, queries = counted(url, world["national"])
+        again, queries_again = counted(url, world["national"])
+        assert answer(again) == answer(first) and queries_again == queries > 4, url
+    get("/api/v1/accounts/?page_size=1000", world["national"])
+    assert counted("/api/v1/accounts/?page_size=1000", world["national"])[1] == 4
+
+
 # What is checked on every request, kept page or not.
 
 
