@@ -1,13 +1,15 @@
+from collections.abc import Callable
 from functools import partial
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db import DatabaseError, connection
-from django.http import Http404, JsonResponse
+from django.http import Http404, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_POST
 
 from carehome_portal.celery import app as celery_app
@@ -62,14 +64,14 @@ def health(request):
 @login_required
 def dashboard_view(request):
     homes = homes_for(request.user).select_related("region")
-    context = {"last_run": dashboard.last_run()}
     if not request.user.is_admin:
-        context["summaries"] = dashboard.summaries(homes)
+        context = {"last_run": dashboard.last_run(), "summaries": dashboard.summaries(homes)}
         return render(request, "accounts/dashboard_manager.html", context)
     view = dashboard.HomeFilter.from_query(request.GET)
     shown = view.apply(homes)
     ranked = dashboard.ranked_homes(shown).values_list(*homerows.COLUMNS)
     versions = worklistcounts.versions_for(request.user, None)
+    context = {"last_run": _last_run(versions)}
     paginator = Paginator(ranked, 50)
     # Counted without the region's join that the rows' values need, and kept like the
     # worklist's counts until a write changes them (a cached property, set).
@@ -80,23 +82,40 @@ def dashboard_view(request):
         worklistcounts.PAGE_SECONDS if view.query else worklistcounts.KEEP_SECONDS,
     )
     page = paginator.get_page(request.GET.get("page"))
-    rows = worklistcounts.kept(
+    rows = partial(
+        worklistcounts.kept,
         versions,
         ("dashboard", view.querystring(), page.number),
         partial(homerows.rows, page.object_list),
         worklistcounts.PAGE_SECONDS,
     )
-    context.update(
-        page=page,
-        rows=rows,
-        rows_html=homerows.html(rows),
-        view=view,
-        regions=dashboard.region_choices(request.user),
-        risks=MailboxRisk.choices,
-        states=AccountState.choices,
-        totals=dashboard.risk_totals(versions, homes),
+    totals = partial(dashboard.risk_totals, versions, homes)
+    # Below the buttons the page is kept as well: for the regions of those who see it,
+    # the filters (in the query string) and the page number decide all of it.
+    context["body"] = worklistcounts.kept(
+        versions,
+        ("dashboard page", view.querystring(), page.number),
+        partial(_dashboard_body, request, view, page, rows, totals),
+        worklistcounts.PAGE_SECONDS,
     )
+    # What the page shows, for whoever reads the context (tests): built only if read.
+    context.update(page=page, rows=SimpleLazyObject(rows), totals=SimpleLazyObject(totals))
     return render(request, "accounts/dashboard_admin.html", context)
+
+
+def _dashboard_body(request, view, page, rows: Callable, totals: Callable) -> str:
+    rows = rows()
+    context = {
+        "page": page,
+        "rows": rows,
+        "rows_html": homerows.html(rows),
+        "view": view,
+        "regions": dashboard.region_options(request.user, view.region),
+        "risks": MailboxRisk.choices,
+        "states": AccountState.choices,
+        "totals": totals(),
+    }
+    return render_to_string("accounts/_dashboard_body.html", context, request)
 
 
 @login_required
@@ -135,18 +154,34 @@ def home_detail(request, ods_code):
         partial(_home_body, request, home, sort, number),
         worklistcounts.PAGE_SECONDS,
     )
-    context = {"home": home, "body": body, "last_run": dashboard.last_run()}
+    context = {"home": home, "body": body, "last_run": _last_run(versions)}
     return render(request, "accounts/home_detail.html", context)
 
 
+def _last_run(versions: tuple | None):
+    """The last national check, kept as the pages are: each one that ends well gives every
+    region a new version in its own transaction."""
+    return worklistcounts.kept(
+        versions, "last run", dashboard.last_run, worklistcounts.PAGE_SECONDS
+    )
+
+
 def _home_page_number(home, versions: tuple, asked: str) -> int:
-    """The page of staff asked for, as Paginator.get_page reads it (1 if not a number, the
-    last past the last), so that each page is kept once, whatever number names it."""
+    count = StaffAccount.objects.filter(home=home).count
+    return _page_number(
+        asked,
+        lambda: worklistcounts.kept(versions, ("home accounts", home.pk), count),
+        dashboard.HOME_PAGE_ACCOUNTS,
+    )
+
+
+def _page_number(asked: str, count: Callable[[], int], per_page: int) -> int:
+    """The page asked for, as Paginator.get_page reads it (1 if not a number, the last past
+    the last), so that each page is kept once, whatever number names it. count() is asked
+    only past page 1."""
     if not (asked.isdecimal() and len(asked) < 10) or int(asked) <= 1:
         return 1
-    count = StaffAccount.objects.filter(home=home).count
-    accounts = worklistcounts.kept(versions, ("home accounts", home.pk), count)
-    return min(int(asked), max(1, -(-accounts // dashboard.HOME_PAGE_ACCOUNTS)))
+    return min(int(asked), max(1, -(-count() // per_page)))
 
 
 def _home_body(request, home, sort: str, number: int) -> str:
@@ -203,24 +238,57 @@ WORKLIST_PAGE = 50
 @admin_only
 def worklist_view(request):
     """The admin's weekly worklist across their homes (worklist.py), one region at a time
-    if they choose; people and mailboxes are paged apart."""
+    if they choose; people and mailboxes are paged apart. Below the region's form the page
+    is rendered once and kept, as a home's page is, until a write renews the versions."""
     region = worklist.region_for(request.user, request.GET.get("region"))
     versions = worklistcounts.versions_for(request.user, region)  # read once for both lists
-    people = Paginator(worklist.rows(request.user, region, versions), WORKLIST_PAGE)
-    people = people.get_page(request.GET.get("page"))
-    boxes = Paginator(worklist.mailboxes(request.user, region, versions), WORKLIST_PAGE)
-    boxes = boxes.get_page(request.GET.get("mailbox_page"))
+    people = worklist.rows(request.user, region, versions)
+    boxes = worklist.mailboxes(request.user, region, versions)
+    numbers = (
+        _page_number(request.GET.get("page", ""), people.count, WORKLIST_PAGE),
+        _page_number(request.GET.get("mailbox_page", ""), boxes.count, WORKLIST_PAGE),
+    )
+    body = worklistcounts.kept(
+        versions,
+        ("worklist page", region.pk if region else None, *numbers),
+        partial(_worklist_body, request, region, people, boxes, *numbers),
+        worklistcounts.PAGE_SECONDS,
+    )
     context = {
         "region": region,
-        "regions": dashboard.region_choices(request.user),
+        "regions": dashboard.region_options(request.user, str(region.pk) if region else ""),
+        "body": body,
+        # The pages shown, for whoever reads the context (tests): built only if read.
+        "people": SimpleLazyObject(partial(_page_of, people, numbers[0])),
+        "mailboxes": SimpleLazyObject(partial(_page_of, boxes, numbers[1])),
+        "last_run": _last_run(versions),
+    }
+    return render(request, "accounts/worklist.html", context)
+
+
+def _page_of(rows, number: int) -> Page:
+    return Paginator(rows, WORKLIST_PAGE).get_page(number)
+
+
+def _worklist_body(request, region, people, boxes, number: int, mailbox_number: int) -> str:
+    """The worklist's people and mailboxes, with page links that carry the region and the
+    page numbers (not whatever else the first request's query string held)."""
+    query = QueryDict(mutable=True)
+    if region:
+        query["region"] = str(region.pk)
+    for name, value in (("page", number), ("mailbox_page", mailbox_number)):
+        if value > 1:
+            query[name] = str(value)
+    people, boxes = _page_of(people, number), _page_of(boxes, mailbox_number)
+    context = {
         "people": people,
         "people_rows": worklistrows.people(people.object_list),
         "mailboxes": boxes,
         "mailbox_rows": worklistrows.mailboxes(boxes.object_list),
         "helpdesk_phone": settings.HELPDESK_PHONE,
-        "last_run": dashboard.last_run(),
+        "query": query,
     }
-    return render(request, "accounts/worklist.html", context)
+    return render_to_string("accounts/_worklist_body.html", context, request)
 
 
 @login_required

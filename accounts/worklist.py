@@ -48,8 +48,14 @@ class Rows:
     counts it), downloads iterate it in chunks. With `versions` (worklistcounts.versions_for)
     the count and each page are kept until a write changes them."""
 
-    def __init__(self, queryset: QuerySet, finish, versions: tuple | None = None):
-        self.queryset, self.finish, self.versions = queryset, finish, versions
+    def __init__(self, make: Callable[[], QuerySet], finish, versions: tuple | None = None):
+        """make: builds the queryset when a count or a page is not kept (building it costs
+        more than a kept page)."""
+        self.make, self.finish, self.versions = make, finish, versions
+
+    @cached_property
+    def queryset(self) -> QuerySet:
+        return self.make()
 
     def count(self) -> int:
         return worklistcounts.kept(self.versions, "mailboxes", self.queryset.count)
@@ -384,16 +390,19 @@ def mailboxes(user, region: Region | None = None, versions=False) -> Rows:
     (rules.NEEDS_HELPDESK), orphaned first, as dicts: email, risk (in words), home,
     ods_code, landline, helpdesk_phone, call (what to say), as_of. `versions` as for
     rows()."""
-    queryset = (
+    if versions is False:
+        versions = worklistcounts.versions_for(user, region)
+    return Rows(partial(_mailboxes, user, region), _mailbox, versions)
+
+
+def _mailboxes(user, region: Region | None) -> QuerySet:
+    return (
         SharedMailbox.objects.filter(home__in=_homes(user, region))
         .filter(risk__in=rules.NEEDS_HELPDESK)
         .annotate(place=_RISK_PLACE)
         .order_by("place", "home__ods_code", "email")
         .values(*MAILBOX_FIELDS)
     )
-    if versions is False:
-        versions = worklistcounts.versions_for(user, region)
-    return Rows(queryset, _mailbox, versions)
 
 
 CSV_COLUMNS = {

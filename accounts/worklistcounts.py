@@ -28,6 +28,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_sa
 from . import todos
 from .models import (
     CareHome,
+    CheckRun,
     MailboxLink,
     Region,
     SharedMailbox,
@@ -119,6 +120,14 @@ def _named(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
         _after_commit()
 
 
+def _run_saved(sender, instance, raw=False, **kwargs) -> None:
+    """The last national check that ended well is on every kept page (its date): run_check
+    renews every version as it ends; so does any other save or deletion of one."""
+    national = instance.home_id is None and instance.scope_homes is None
+    if not raw and national and instance.outcome == CheckRun.Outcome.OK:
+        _after_commit()
+
+
 def _deleted(sender, instance, origin=None, **kwargs) -> None:
     """As _saved, for what is deleted on its own. A deletion of a home or of homes (a
     queryset) renews every region once, for the homes and all that goes with them (not once
@@ -147,7 +156,8 @@ def _links_changed(sender, instance, action, **kwargs) -> None:
 
 def connect() -> None:
     """Every ORM write to what the kept pages show renews its regions' versions
-    (AccountsConfig.ready): homes, accounts, mailboxes, their links, regions and users."""
+    (AccountsConfig.ready): homes, accounts, mailboxes, their links, regions, users and
+    national checks that ended well."""
     for model in (StaffAccount, SharedMailbox):
         uid = model.__name__
         pre_save.connect(_moving, sender=model, dispatch_uid=f"versions_moving_{uid}")
@@ -160,6 +170,8 @@ def connect() -> None:
         uid = model.__name__
         post_delete.connect(_deleted, sender=model, dispatch_uid=f"versions_deleted_{uid}")
     m2m_changed.connect(_links_changed, sender=MailboxLink, dispatch_uid="versions_links")
+    post_save.connect(_run_saved, sender=CheckRun, dispatch_uid="versions_saved_CheckRun")
+    post_delete.connect(_run_saved, sender=CheckRun, dispatch_uid="versions_deleted_CheckRun")
 
 
 def versions_for(user, region: Region | None) -> tuple | None:

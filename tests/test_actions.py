@@ -152,6 +152,7 @@ def test_home_page_query_count_is_constant(
     # read again for that page.
     with django_assert_num_queries(17):
         assert client.get("/homes/VM4Q7/").status_code == 200
-    # Kept: the session, the user, the home, its region's version and the last run.
-    with django_assert_num_queries(5):
+    # Kept: the session, the user, the home and its region's version (the last run is kept
+    # with the page).
+    with django_assert_num_queries(4):
         assert client.get("/homes/VM4Q7/").status_code == 200

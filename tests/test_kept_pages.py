@@ -16,10 +16,11 @@ from django.db.models import Count
 from django.template import Context, Template
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts import staffrows, worklistcounts, worklistrows
 from accounts.checks import run_check
-from accounts.models import CareHome, Region, SharedMailbox, StaffAccount, User
+from accounts.models import CareHome, CheckRun, Region, SharedMailbox, StaffAccount, User
 from accounts.rules import london_today
 from tests.conftest import PASSWORD, make_account
 
@@ -101,7 +102,9 @@ def queries(client, url) -> int:
 def test_a_home_page_is_kept_until_a_managers_action(client, manager, homes):
     client.force_login(manager)
     url = reverse("home_detail", args=["VM4Q7"])
-    assert queries(client, url) > queries(client, url) == 5  # kept below the home's name
+    # Kept below the home's name, and the last check: the session, the user, the home, its
+    # region's version.
+    assert queries(client, url) > queries(client, url) == 4
     assert "Waiting for NHSmail" not in home_page(client)
     amy = StaffAccount.objects.get(email="amy.adams@nhs.net")
     action = reverse("account_action", args=["VM4Q7", amy.pk, "removal-requested"])
@@ -210,15 +213,17 @@ def test_pages_are_kept_a_day_and_counts_a_week(client, admin_user, manager, hom
     assert (page, week) == (24 * 3600, 7 * 24 * 3600)
     client.force_login(manager)
     home_page(client)
-    assert timeouts == [("SafeString", "", page)]
+    assert sorted(timeouts) == [("CheckRun", "", page), ("SafeString", "", page)]
     client.force_login(admin_user)
     timeouts.clear()
     client.get(reverse("dashboard"))
     assert ("list", "HomeRow", page) in timeouts and ("int", "", week) in timeouts
+    assert ("SafeString", "", page) in timeouts  # below its buttons
     timeouts.clear()
     client.get(reverse("worklist"))
     rows = [timeout for kind, first, timeout in timeouts if first == "dict"]
     assert rows == [page, page]  # a page of people, a page of mailboxes
+    assert ("SafeString", "", page) in timeouts  # below the region's form
     assert ("list", "tuple", week) in timeouts  # the people per to-do and date
 
 
@@ -534,3 +539,44 @@ def test_a_home_with_no_accounts_answers_any_page(client, superuser, db):
     client.force_login(superuser)
     for page in ["", "1", "2", "999999999"]:
         assert "Empty Home" in home_page_of(client, "VZ0Z0", page=page)
+
+
+# The date of the last national check is on every kept page, and kept with them.
+def test_the_last_check_on_kept_pages_follows_each_new_run(
+    client, admin_user, manager, homes, django_capture_on_commit_callbacks
+):
+    def dates() -> list[str]:
+        shown = []
+        for user, url in [(admin_user, reverse("dashboard")), (admin_user, reverse("worklist")),
+                          (manager, reverse("home_detail", args=["VM4Q7"]))]:  # fmt: skip
+            client.force_login(user)
+            page = client.get(url).content.decode()
+            shown.append(page.split("from the check of ", 1)[1].split(",", 1)[0])
+        return shown
+
+    assert dates() == [f"{TODAY:%-d %B %Y}"] * 3
+    earlier = TODAY - timedelta(days=3)
+    run_check(earlier)  # the last to end, if not the latest date
+    assert dates() == [f"{earlier:%-d %B %Y}"] * 3
+    with django_capture_on_commit_callbacks(execute=True):  # a run saved some other way
+        CheckRun.objects.create(
+            as_of=TODAY - timedelta(days=9), trigger=CheckRun.Trigger.COMMAND,
+            outcome=CheckRun.Outcome.OK, finished_at=timezone.now() + timedelta(minutes=1),
+        )  # fmt: skip
+    assert dates() == [f"{TODAY - timedelta(days=9):%-d %B %Y}"] * 3
+    with django_capture_on_commit_callbacks(execute=True):
+        CheckRun.objects.order_by("-finished_at").first().delete()
+    assert dates() == [f"{earlier:%-d %B %Y}"] * 3
+
+
+def test_a_region_deleted_leaves_the_kept_dashboards_filter(
+    client, admin_user, homes, django_capture_on_commit_callbacks
+):
+    # Each region is in the versions of those who see every home: a region deleted (it has no
+    # homes) or added is a page kept under other versions.
+    empty = Region.objects.create(name="Nowhere Shire")
+    client.force_login(admin_user)
+    assert "Nowhere Shire" in client.get(reverse("dashboard")).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        empty.delete()
+    assert "Nowhere Shire" not in client.get(reverse("dashboard")).content.decode()
