@@ -442,8 +442,8 @@ def test_following_next_walks_every_row_once(many_homes, world):
 def test_queries_do_not_grow_with_the_page_size(
     many_homes, world, url, django_assert_max_num_queries, monkeypatch
 ):
-    """Pages as they are computed (a kept page's queries are its token's, its versions' and
-    its last check's: test_api_kept.py)."""
+    """Pages as they are computed (a kept page's queries are its token's and its versions':
+    test_api_kept.py)."""
     monkeypatch.setattr(ApiView, "kept", lambda view, versions, what, fresh: fresh())
     sep = "&" if "?" in url else "?"
     get(url, world["region_admin"])  # the worklist's counts, kept from then on
