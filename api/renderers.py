@@ -8,12 +8,19 @@ from accounts.exports import stream_csv
 from .sqljson import RawJSON
 
 
+class Rendered(bytes):
+    """A body rendered before and kept (views.ApiView.kept): each renderer puts it out as it
+    is, and the response sets its headers as for a body it renders."""
+
+
 class JSONRenderer(renderers.JSONRenderer):
     """DRF's JSON renderer, which also takes a page whose results the database wrote as
     JSON text (sqljson.RawJSON) and puts that text in as it is, escaped as DRF escapes its
     own output (U+2028 and U+2029, which JavaScript does not take in a string)."""
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, Rendered):
+            return bytes(data)
         rows = data.get("results") if isinstance(data, dict) else None
         if not isinstance(rows, RawJSON):
             return super().render(data, accepted_media_type, renderer_context)
@@ -54,6 +61,8 @@ class CsvRenderer(renderers.BaseRenderer):
     charset = "utf-8"
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, Rendered):
+            return bytes(data)
         columns = renderer_context["view"].csv_columns
         if "as_of" not in columns:
             columns = [*columns, "as_of"]

@@ -1,6 +1,12 @@
 """The read API: thin views over the scoping door (accounts/scoping.py) and the pages' own
-figure functions. GET only: nothing here writes."""
+figure functions. GET only: nothing here writes.
 
+A page of a list, and one home, is rendered once and kept (ApiView.kept) until a write
+renews the versions of the regions it shows, as the HTML pages are (accounts/
+worklistcounts.py). The token, the throttle, the filters and the cursor are checked on
+every request, before anything kept is read."""
+
+from functools import cache, partial
 from urllib.parse import urlencode
 
 from django.db.models import Q
@@ -9,14 +15,15 @@ from django.utils.functional import cached_property
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics
+from rest_framework.response import Response
 
-from accounts import dashboard, exports, rules, worklist
+from accounts import dashboard, exports, rules, worklist, worklistcounts
 from accounts.models import CheckRun
 from accounts.scoping import accounts_for, get_home_for_user, homes_for, mailboxes_for
 
 from . import figures, serializers, sqljson
 from .pagination import AsOfCursorPagination, ByOdsCode, NewestFirst, WorklistPages
-from .renderers import CsvRenderer, JSONRenderer
+from .renderers import CsvRenderer, JSONRenderer, Rendered
 
 JSON, CSV = "application/json", "text/csv"
 ERRORS = {
@@ -63,6 +70,47 @@ class ApiView(generics.GenericAPIView):
         region = wanted.pop("region", "").strip()  # only spaces is no filter
         return {**wanted, "region": region} if region else wanted
 
+    def kept(self, versions: tuple | None, what: tuple, fresh) -> Response:
+        """fresh()'s response, rendered once and kept under these versions (a page's
+        worklistcounts.kept) until a write renews them; None keeps nothing. A body is decided
+        by `what` (the view's own), the view, the full URI (the host and scheme are in its
+        links; the query holds the filters, the cursor and the page size) and the media type
+        (`indent=N`, CSV); the versions name the regions read, and so the scope. Only a 200
+        is kept: fresh() raises for anything else. A query with a parameter the view does not
+        read is answered anew: each would keep another copy of the page (a page of 1,000
+        accounts is 190 kB)."""
+        if versions is None or not self.query_params().issuperset(self.request.query_params):
+            return fresh()
+        request = self.request
+        what = (
+            "api",
+            type(self).__name__,
+            request.build_absolute_uri(),
+            request.accepted_media_type,
+            *what,
+        )
+        body = worklistcounts.kept(
+            versions, what, lambda: self.rendered(fresh()), worklistcounts.PAGE_SECONDS
+        )
+        return Response(Rendered(body))
+
+    @classmethod
+    @cache
+    def query_params(cls) -> frozenset[str]:
+        """The query parameters this view reads: the format, its filters and its pages'."""
+        names = {"format", *(cls.filters_class().fields if cls.filters_class else ())}
+        pages = ("page_size_query_param", "cursor_query_param", "page_query_param")
+        names.update(getattr(cls.pagination_class, name, None) for name in pages)
+        return frozenset(names - {None})
+
+    def rendered(self, response: Response) -> bytes:
+        """The body as the response would render it (the same renderer, media type and
+        context): the headers stay the response's own, set when it is answered."""
+        assert response.status_code == 200
+        request = self.request
+        context = self.get_renderer_context()
+        return request.accepted_renderer.render(response.data, request.accepted_media_type, context)
+
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         # Errors are always JSON, whatever format the list was asked for in.
@@ -90,14 +138,28 @@ class ListView(ApiView, generics.ListAPIView):
     renderer_classes = [JSONRenderer, CsvRenderer]
     pagination_class = AsOfCursorPagination
     csv_columns: list[str] = []
+    kept_pages = True  # the rows are homes, accounts, mailboxes: what the versions cover
 
     def list(self, request, *args, **kwargs):
+        """A page kept for an admin, whose homes are whole regions (a manager's are not:
+        worklistcounts.versions_for gives None). A bad filter (400) or cursor (404) is
+        refused first, whatever is kept."""
+        self.filters()
+        if isinstance(self.paginator, AsOfCursorPagination):
+            self.paginator.decode_cursor(request)
+        # The envelope's as-of date is the last national check's that ended well: a save or
+        # deletion of one renews every version (worklistcounts.connect), so it is not read.
+        versions = worklistcounts.versions_for(request.user, None) if self.kept_pages else None
+        return self.kept(versions, (), self.fresh_list)
+
+    def fresh_list(self):
         """A serializer with a json_row has its JSON pages written by the database
         (api/sqljson.py); CSV, and other databases, go through the serializer."""
+        request = self.request
         json_row = getattr(self.serializer_class, "json_row", None)
         as_json = request.accepted_renderer.format == "json" and sqljson.available()
         if json_row is None or not as_json:
-            return super().list(request, *args, **kwargs)
+            return super().list(request)
         key = self.pagination_class.ordering.lstrip("-")
         page = self.paginate_queryset(self.get_queryset().values(key, row=json_row()))
         rows = sqljson.RawJSON(f"[{','.join(row['row'] for row in page)}]")
@@ -146,11 +208,22 @@ class HomeDetail(ApiView, generics.RetrieveAPIView):
 
     serializer_class = serializers.HomeDetailSerializer
 
-    def get_object(self):
+    def retrieve(self, request, *args, **kwargs):
+        """Kept under the version of the home's region once the user may see it (the body is
+        the home's alone, whoever asks), as the home's page is."""
+        home = self.scoped_home()
+        versions = worklistcounts.versions_of_home(home)
+        return self.kept(versions, (home.pk,), partial(super().retrieve, request))
+
+    def scoped_home(self):
         ods_code = rules.normalise_ods_code(self.kwargs["ods_code"])
         if not rules.is_valid_ods_code(ods_code):
             raise exceptions.NotFound("No such care home.")
-        home = get_home_for_user(self.request.user, ods_code)
+        return get_home_for_user(self.request.user, ods_code)
+
+    def get_object(self):
+        # Read again after its version: a write since then is in it, or renews the version.
+        home = self.scoped_home()
         # What the home page's card shows but its to-do lists (dashboard.summaries), which
         # the API does not give: its mailboxes by email, and its accounts by state.
         home.counts, total = figures.one_home_counts(home.pk)
@@ -244,6 +317,9 @@ class RunList(ListView):
         *(f"mailboxes_{r.value}" for r in rules.MailboxRisk),
     ]
     TOTALS = ("checked", "newly_flagged", "recovered", "events", "accounts", "mailboxes")
+    # Not kept: a run is recorded by writes that renew no version (a skipped or failed run,
+    # the start of a run), and an admin's runs are not their regions' homes.
+    kept_pages = False
 
     def get_queryset(self):
         user = self.request.user

@@ -22,6 +22,7 @@ from accounts.checks import run_check
 from accounts.models import AuditEntry, CareHome, SharedMailbox, StaffAccount, User
 from api import tokens
 from api.models import ApiToken, hash_token
+from api.views import ApiView
 from tests.conftest import PASSWORD, TODAY, at_london, make_account
 
 NOW = at_london(TODAY, 12)
@@ -439,8 +440,11 @@ def test_following_next_walks_every_row_once(many_homes, world):
     ],
 )
 def test_queries_do_not_grow_with_the_page_size(
-    many_homes, world, url, django_assert_max_num_queries
+    many_homes, world, url, django_assert_max_num_queries, monkeypatch
 ):
+    """Pages as they are computed (a kept page's queries are its token's and its versions':
+    test_api_kept.py)."""
+    monkeypatch.setattr(ApiView, "kept", lambda view, versions, what, fresh: fresh())
     sep = "&" if "?" in url else "?"
     get(url, world["region_admin"])  # the worklist's counts, kept from then on
     for size in (2, 30):  # and its pages (each page of people is kept too)
@@ -457,12 +461,19 @@ def test_queries_do_not_grow_with_the_page_size(
 
 
 def test_one_home_costs_the_same_whatever_its_size(
-    world, rosewood, rosewood_mailbox, django_assert_max_num_queries
+    world,
+    rosewood,
+    rosewood_mailbox,
+    django_assert_max_num_queries,
+    django_capture_on_commit_callbacks,
 ):
     counts = []
     for extra in (20, 60):
-        for n in range(len(counts) * 20, extra):
-            make_account(rosewood, f"extra{n}@nhs.net", days_ago=n, mailboxes=[rosewood_mailbox])
+        with django_capture_on_commit_callbacks(execute=True):  # the kept page renewed
+            for n in range(len(counts) * 20, extra):
+                make_account(
+                    rosewood, f"extra{n}@nhs.net", days_ago=n, mailboxes=[rosewood_mailbox]
+                )
         with CaptureQueriesContext(connection) as queries:
             body = get(f"/api/v1/homes/{HOME_A}/", world["manager"]).json()
         counts.append(len(queries))
@@ -830,6 +841,7 @@ def test_rows_the_database_writes_are_what_the_serializer_writes(
     written_there = any("to_json" in query["sql"] for query in queries.captured_queries)
     assert written_there == (connection.vendor == "postgresql")
     monkeypatch.setattr(sqljson, "available", lambda: False)
+    cache.clear()  # the pages kept for the admins' tokens: rendered anew
     by_serializer = [pages(url, token) for url in JSON_LISTS for token in tokens]
     assert by_database == by_serializer
     everything = b"".join(by_database[0])
@@ -898,8 +910,10 @@ pg_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="SQL path
 def both_paths(monkeypatch, fetch):
     from api import sqljson
 
+    cache.clear()  # each path renders its pages anew, never one the other kept
     by_database = fetch()
     monkeypatch.setattr(sqljson, "available", lambda: False)
+    cache.clear()
     by_serializer = fetch()
     monkeypatch.undo()
     return by_database, by_serializer
@@ -1018,6 +1032,7 @@ def test_home_detail_is_what_the_summary_based_view_wrote(
         return summary.counts, summary.accounts
 
     monkeypatch.setattr(figures, "one_home_counts", old_counts)
+    cache.clear()  # rendered anew, not the page kept above
     assert get(url, world["manager"]).content == new
 
 
