@@ -122,9 +122,9 @@ def _named(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
 
 def _run_saved(sender, instance, raw=False, **kwargs) -> None:
     """The last national check that ended well is on every kept page (its date): run_check
-    renews every version as it ends; so does any other save or deletion of one."""
-    national = instance.home_id is None and instance.scope_homes is None
-    if not raw and national and instance.outcome == CheckRun.Outcome.OK:
+    renews every version as it ends; so does any other save or deletion of a national run
+    (whatever its outcome now: it may have been the one that ended well)."""
+    if not raw and instance.home_id is None and instance.scope_homes is None:
         _after_commit()
 
 

@@ -567,6 +567,11 @@ def test_the_last_check_on_kept_pages_follows_each_new_run(
     with django_capture_on_commit_callbacks(execute=True):
         CheckRun.objects.order_by("-finished_at").first().delete()
     assert dates() == [f"{earlier:%-d %B %Y}"] * 3
+    last = CheckRun.objects.order_by("-finished_at").first()
+    last.outcome = CheckRun.Outcome.FAILED  # a run that ended well, marked failed after all
+    with django_capture_on_commit_callbacks(execute=True):
+        last.save()
+    assert dates() == [f"{TODAY:%-d %B %Y}"] * 3
 
 
 def test_a_region_deleted_leaves_the_kept_dashboards_filter(
