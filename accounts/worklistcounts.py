@@ -190,8 +190,8 @@ def versions_for(user, region: Region | None) -> tuple | None:
             )
             return (EVERY_HOME, tuple(cursor.fetchall()))
     if region is not None:
-        regions = Region.objects.filter(pk=region.pk)
-    elif user.is_admin:
+        return _versions_of(region.pk)
+    if user.is_admin:
         regions = user.regions.all()
     else:
         return None
@@ -201,7 +201,10 @@ def versions_for(user, region: Region | None) -> tuple | None:
 
 def versions_of_home(home) -> tuple:
     """versions_for() the region of one home: what its page is kept under."""
-    key = home.region_id or NO_REGION
+    return _versions_of(home.region_id or NO_REGION)
+
+
+def _versions_of(key: int) -> tuple:
     version = WorklistVersion.objects.filter(region_key=key).values_list("version", flat=True)
     return ("regions", ((key, version.first()),))
 
