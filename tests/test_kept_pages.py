@@ -6,10 +6,11 @@ regions'."""
 
 import html
 import io
+import re
 from datetime import timedelta
 
 import pytest
-from django.core.cache import caches
+from django.core.cache import cache, caches
 from django.core.management import call_command
 from django.db import connection
 from django.db.models import Count
@@ -18,9 +19,17 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import staffrows, worklistcounts, worklistrows
+from accounts import staffrows, views, worklistcounts, worklistrows
 from accounts.checks import run_check
-from accounts.models import CareHome, CheckRun, Region, SharedMailbox, StaffAccount, User
+from accounts.models import (
+    CareHome,
+    CheckRun,
+    Region,
+    SharedMailbox,
+    StaffAccount,
+    User,
+    WorklistVersion,
+)
 from accounts.rules import london_today
 from tests.conftest import PASSWORD, make_account
 
@@ -585,3 +594,64 @@ def test_a_region_deleted_leaves_the_kept_dashboards_filter(
     with django_capture_on_commit_callbacks(execute=True):
         empty.delete()
     assert "Nowhere Shire" not in client.get(reverse("dashboard")).content.decode()
+
+
+# A second review's cases: a kept worklist carried the first request's query string into its
+# mailbox page links; an import's judgement run (national-looking until it ends) renewed
+# every region's version.
+
+
+def mailbox_links(body: str) -> list[str]:
+    return re.findall(r'href="([^"]*mailbox_page=[^"]*)"', body)
+
+
+def test_a_kept_worklist_never_carries_another_requests_query_string(
+    client, admin_user, rosewood, monkeypatch
+):
+    """The worklist's body is kept under (region, page, mailbox page) alone; its mailbox page
+    links must not carry what the first request's query string held besides those."""
+    monkeypatch.setattr(views, "WORKLIST_PAGE", 1)
+    for n in range(3):  # orphaned: no accounts
+        SharedMailbox.objects.create(home=rosewood, email=f"box{n}@nhs.net")
+    run_check(TODAY)
+    other = User.objects.create_user("olga.admin@example.org", PASSWORD, role=User.Role.ADMIN)
+    client.force_login(other)
+    first = client.get(reverse("worklist"), {"next": "https://evil.example/"})
+    assert first.status_code == 200
+    client.force_login(admin_user)
+    kept = client.get(reverse("worklist")).content.decode()
+    cache.clear()
+    fresh = client.get(reverse("worklist")).content.decode()
+    assert mailbox_links(fresh) and "evil" not in " ".join(mailbox_links(fresh))
+    assert mailbox_links(kept) == mailbox_links(fresh)
+
+
+def region_version(region_key):
+    versions = WorklistVersion.objects.filter(region_key=region_key)
+    return versions.values_list("version", flat=True).first()
+
+
+@pytest.mark.parametrize("email", ["new.person@nhs.net", "amy.adams@nhs.net"])
+def test_an_accounts_import_into_one_region_keeps_other_regions_pages(
+    client, rosewood, willow, tmp_path, django_capture_on_commit_callbacks, email
+):
+    """A region admin's kept pages outlive writes in other regions (worklistcounts.py): an
+    import of one Leicestershire account (new, or known) must not renew
+    Yorkshire's version, and Yorkshire's admin reads their kept dashboard at a kept page's
+    cost."""
+    make_account(willow, "wes.west@nhs.net", days_ago=10, as_of=TODAY)
+    make_account(rosewood, "amy.adams@nhs.net", days_ago=10, as_of=TODAY)
+    run_check(TODAY)
+    yorkshire = User.objects.create_user("yan.york@example.org", PASSWORD, role=User.Role.ADMIN)
+    yorkshire.regions.add(willow.region)
+    client.force_login(yorkshire)
+    client.get(reverse("dashboard"))
+    kept_cost = queries(client, reverse("dashboard"))
+    before = region_version(willow.region_id)
+    path = tmp_path / "accounts.csv"
+    path.write_text(f"email,ods_code,display_name\n{email},VM4Q7,New Person\n")
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("import_accounts", str(path), stdout=io.StringIO())
+    assert StaffAccount.objects.filter(email=email, home=rosewood).exists()
+    assert region_version(willow.region_id) == before
+    assert queries(client, reverse("dashboard")) == kept_cost
