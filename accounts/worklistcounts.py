@@ -124,8 +124,7 @@ def _run_saved(sender, instance, raw=False, **kwargs) -> None:
     """The last national check that ended well is on every kept page (its date): run_check
     renews every version as it ends; so does any other save or deletion of a national run
     (whatever its outcome now: it may have been the one that ended well)."""
-    judgement = instance.trigger == CheckRun.Trigger.IMPORT  # scope_homes set as it ends
-    if not raw and not judgement and instance.home_id is None and instance.scope_homes is None:
+    if not raw and instance.home_id is None and instance.scope_homes is None:
         _after_commit()
 
 

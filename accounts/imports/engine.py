@@ -609,7 +609,9 @@ def _judgement_run(today: date, params: dict) -> CheckRun:
     so a fresh import of a million accounts no longer has the check rewrite a million rows,
     and its changes come after every run that finished before it (alerts read runs in
     order)."""
-    run = CheckRun.objects.create(as_of=today, trigger=CheckRun.Trigger.IMPORT)
+    # Some homes from the start (how many, once written): never, even for a moment, a run
+    # that looks national (worklistcounts._run_saved renews every region for those).
+    run = CheckRun.objects.create(as_of=today, trigger=CheckRun.Trigger.IMPORT, scope_homes=0)
     params.update(rulesql.params(today, Thresholds.from_settings()))
     params.update(run=run.pk, now=run.started_at)
     return run
