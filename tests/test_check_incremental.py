@@ -106,6 +106,9 @@ def test_incremental_and_full_give_identical_tables(db, seed, monkeypatch):
         day += timedelta(days=rng.choice([0, 1, 1, 7, 40, -30]))
         incremental = run_check(day)
         assert not incremental.full
+        # Every home is marked as of the run's date, by the homes statement itself: those
+        # with no mailbox and those whose rank did not move included.
+        assert set(CareHome.objects.values_list("checked_as_of", flat=True)) == {day}
         after_incremental = tables()
         full = run_check(day, full=True)
         assert full.full
