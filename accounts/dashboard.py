@@ -99,9 +99,8 @@ class HomeFilter:
             )
         if self.query:
             # Each branch a subquery of its own, so each can use its index: the trigram
-            # indexes on ODS code and name (migration 0023, PostgreSQL), and the email's
-            # unique index (emails are stored in lower case and compared byte by byte,
-            # migration 0030: a prefix search).
+            # indexes on ODS code and name (migration 0023, PostgreSQL), and the email
+            # pattern index (emails are stored in lower case: a prefix search).
             by_email = StaffAccount.objects.filter(email__startswith=self.query.lower())
             by_code = CareHome.objects.filter(ods_code__icontains=self.query)
             by_name = CareHome.objects.filter(name__icontains=self.query)
