@@ -179,3 +179,28 @@ def test_an_import_that_writes_no_account_leaves_no_run(tmp_path, rosewood, flag
     assert not StaffAccount.objects.exists()
     assert not CheckRun.objects.exists()
     assert not StateChange.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_file_of_known_accounts_makes_no_judgement_run(tmp_path, rosewood):
+    """A judgement run is made only when the file has accounts to insert: one made and
+    deleted for nothing cost a re-import a look through the newest events."""
+    from django.db.models.signals import post_save
+
+    path = tmp_path / "accounts.csv"
+    path.write_text(HEADER + "amy@nhs.net,VM4Q7,Amy,active,01/06/2026 09:00,,\n")
+    run_import("accounts", path)
+    made = []
+
+    def record(sender, instance, created, **kwargs):
+        if created:
+            made.append(instance.scope_homes)
+
+    post_save.connect(record, sender=CheckRun)
+    try:
+        path.write_text(HEADER + "amy@nhs.net,VM4Q7,Amy R,active,02/06/2026 09:00,,\n")
+        result = run_import("accounts", path)
+    finally:
+        post_save.disconnect(record, sender=CheckRun)
+    assert (result.updated, result.created, result.judged_run_id) == (1, 0, None)
+    assert made == [1]  # the recheck of Rosewood alone, no run of the import's own
