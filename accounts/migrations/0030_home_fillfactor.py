@@ -8,14 +8,14 @@ Pages written before this fill up as rows move; VACUUM FULL makes the room at on
 from django.db import migrations
 
 
-def set_fillfactor(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("ALTER TABLE accounts_carehome SET (fillfactor = 45)")
+def _alter(storage: str):
+    """ALTER TABLE accounts_carehome with `storage`, on PostgreSQL only."""
 
+    def alter(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(f"ALTER TABLE accounts_carehome {storage}")
 
-def reset_fillfactor(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("ALTER TABLE accounts_carehome RESET (fillfactor)")
+    return alter
 
 
 class Migration(migrations.Migration):
@@ -23,4 +23,6 @@ class Migration(migrations.Migration):
         ("accounts", "0029_change_run_brin"),
     ]
 
-    operations = [migrations.RunPython(set_fillfactor, reset_fillfactor)]
+    operations = [
+        migrations.RunPython(_alter("SET (fillfactor = 45)"), _alter("RESET (fillfactor)"))
+    ]
