@@ -28,7 +28,7 @@ from django.utils import timezone
 from . import rulesql, worklistcounts
 from .checkscope import CheckBusy, Scope, locked_transaction
 from .models import CareHome, CheckRun, PendingCheck, SharedMailbox, StaffAccount
-from .rules import RECOVERED_FROM, AccountState, MailboxRisk, Thresholds
+from .rules import AccountState, MailboxRisk, Thresholds
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +209,7 @@ def _settings_for_big_statements(cursor) -> None:
     cursor.execute("SET LOCAL random_page_cost = 1.1")
 
 
+RECOVERED_FROM = (AccountState.INACTIVE, AccountState.AT_RISK)
 # A national run where more than this share of accounts changed recomputes everything:
 # cheaper than collecting the mailboxes of a million changes (a first run, a long gap).
 FULL_WHEN_CHANGED = 0.2

@@ -85,8 +85,6 @@ _RISK_LABELS = dict(MailboxRisk.choices)
 KEEPS_MAILBOX_ALIVE = (AccountState.ACTIVE, AccountState.AT_RISK)
 # A linked account in one of these states no longer counts as a way into the mailbox at all.
 GONE = (AccountState.LEFT, AccountState.DELETED)
-# A run counts an account as recovered when it comes back to active from one of these.
-RECOVERED_FROM = (AccountState.INACTIVE, AccountState.AT_RISK)
 # A home with a mailbox at one of these risks must call the helpdesk.
 NEEDS_HELPDESK = (MailboxRisk.ORPHANED, MailboxRisk.AT_RISK)
 # Riskiest first: the order dashboards rank by.

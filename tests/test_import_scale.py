@@ -154,7 +154,7 @@ def test_a_report_links_new_and_existing_accounts_by_its_lists_alone(
     from accounts.models import PendingCheck
 
     if not judged:
-        monkeypatch.setattr(engine, "_judges_accounts", lambda: False)
+        monkeypatch.setattr(engine, "_judges_new_accounts", lambda: False)
     lounge = SharedMailbox.objects.create(
         home=rosewood_mailbox.home, email="rosewood.lounge@nhs.net"
     )

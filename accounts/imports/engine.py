@@ -22,14 +22,7 @@ from django.utils import timezone
 
 from .. import rulesql, worklistcounts
 from ..models import CareHome, CheckRun, ImportRecord
-from ..rules import (
-    RECOVERED_FROM,
-    AccountState,
-    Thresholds,
-    is_valid_ods_code,
-    london_today,
-    normalise_ods_code,
-)
+from ..rules import AccountState, Thresholds, is_valid_ods_code, london_today, normalise_ods_code
 from ..scoping import ImportScope, import_scope_for
 from . import bulk, csvfiles, headers, rawcopy, sheets
 from .scope import SCOPE_HOMES, SCOPE_REGIONS, scope_checks
@@ -543,30 +536,25 @@ def _write(spec: Spec, result: ImportResult) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM {STAGE}")
         staged = cursor.fetchone()[0]
-        new_rows, changed = True, 0
+        new_rows = True
         if spec.kind == "accounts":
             # Every staged row is joined with the accounts by email once (MATCHED); the
             # statements below join by line and id, and the homes accounts leave are known.
             result.home_ids |= _touched_homes(spec, cursor, written=True)
-            matched, changed, moved_from = _match_accounts(cursor)
+            matched, moved_from = _match_accounts(cursor)
             result.home_ids |= moved_from
             new_rows = matched < staged  # a re-import of known accounts inserts nothing
         else:
             result.home_ids |= _touched_homes(spec, cursor)
-        if writer.judges and (new_rows or changed):
-            # Only when there are accounts to write: a run made and deleted for nothing
+        if writer.judges and new_rows:
+            # Only when there are accounts to insert: a run made and deleted for nothing
             # cost a re-import a look for its events (0.18 s at a million rows: the newest
             # events' block ranges are not yet summarised, migration 0029).
             judged = _judgement_run(today, params)
         for sql in writer.before:
             cursor.execute(sql, params)
-        updates = None
-        if judged:
-            cursor.execute(writer.update, params)
-            result.updated, *updates = cursor.fetchone()
-        elif not writer.judges:  # (a judging writer with nothing to write has no UPDATE)
-            cursor.execute(writer.update, params)
-            result.updated = cursor.rowcount
+        cursor.execute(writer.update, params)
+        result.updated = cursor.rowcount
         # The links of rows that existed go first: new accounts have none to remove or keep.
         for sql in writer.links_compared:
             cursor.execute(sql, params)
@@ -576,11 +564,11 @@ def _write(spec: Spec, result: ImportResult) -> None:
         for sql in writer.links_added:
             cursor.execute(sql, params)
             result.links_added += cursor.rowcount
-        inserts = None
+        flagged, judged_homes, by_state = 0, 0, {}
         if new_rows:
             cursor.execute(writer.insert, params)
             if judged:
-                result.created, *inserts, linked = cursor.fetchone()
+                result.created, flagged, judged_homes, by_state, linked = cursor.fetchone()
                 result.links_added += linked or 0
             else:
                 result.created = cursor.rowcount
@@ -591,18 +579,18 @@ def _write(spec: Spec, result: ImportResult) -> None:
         if spec.kind != "accounts":
             result.home_ids |= _touched_homes(spec, cursor, written=True)
         if judged:
-            _judged(judged, result, updates, inserts)
+            _judged(judged, result, flagged or 0, judged_homes, by_state or {})
         _analyze_after_large_write(spec, result, cursor)
     # A homes file may move homes between regions: every region's worklist counts go.
     worklistcounts.changed(None if spec.kind == "homes" else result.home_ids)
 
 
-def _match_accounts(cursor) -> tuple[int, int, set[int]]:
+def _match_accounts(cursor) -> tuple[int, set[int]]:
     """The staged rows of accounts that exist, with their account, the home it was in, the
     home of the row, and whether anything the row says differs (MATCHED); returns how many
-    rows matched, how many of those differ, and the homes accounts leave. At a million
-    rows each join of the staged rows with the accounts by email cost 2-3 s, and the writes
-    took four of them (the update, the new rows, both links statements)."""
+    rows matched and the homes accounts leave. At a million rows each join of the staged
+    rows with the accounts by email cost 2-3 s, and the writes took four of them (the
+    update, the new rows, both links statements)."""
     changed = _distinct(ACCOUNT_FIELDS)
     cursor.execute(
         f"""CREATE TEMPORARY TABLE {MATCHED} AS
@@ -614,23 +602,21 @@ def _match_accounts(cursor) -> tuple[int, int, set[int]]:
         cursor.execute(f"CREATE INDEX {MATCHED}_line ON {MATCHED} (line)")
         cursor.execute(f"CREATE INDEX {MATCHED}_id ON {MATCHED} (id)")
     cursor.execute(f"ANALYZE {MATCHED}")
-    cursor.execute(
-        f"SELECT COUNT(*), COALESCE(SUM(CASE WHEN changed THEN 1 ELSE 0 END), 0) FROM {MATCHED}"
-    )
-    matched, changed = cursor.fetchone()
+    cursor.execute(f"SELECT COUNT(*) FROM {MATCHED}")
+    matched = cursor.fetchone()[0]
     cursor.execute(f"SELECT DISTINCT was_home FROM {MATCHED} WHERE changed AND was_home <> home_id")
-    return matched, changed, {home_id for (home_id,) in cursor.fetchall()}
+    return matched, {home_id for (home_id,) in cursor.fetchall()}
 
 
 def _judgement_run(today: date, params: dict) -> CheckRun:
-    """PostgreSQL: the run record of the import's own judgement of the accounts it writes,
-    made in the import's transaction (it exists only if the import does). The accounts
-    UPDATE and INSERT write changed and new accounts already judged as of its date, with the
-    check's rules and thresholds, and record their state changes under this run (a new
-    account's first state from nothing, as the check would). The recheck that follows the
-    commit is a run of its own, as of its own date: it finds them judged, so an import of a
-    million accounts no longer has the check rewrite the rows it has just written, and its
-    changes come after every run that finished before it (alerts read runs in order)."""
+    """PostgreSQL: the run record of the import's own judgement of its new accounts, made in
+    the import's transaction (it exists only if the import does). The accounts INSERT writes
+    new accounts already judged as of its date, with the check's rules and thresholds, and
+    records their first state (from nothing, as the check would) under this run. The recheck
+    that follows the commit is a run of its own, as of its own date: it finds them judged,
+    so a fresh import of a million accounts no longer has the check rewrite a million rows,
+    and its changes come after every run that finished before it (alerts read runs in
+    order)."""
     # Some homes from the start (how many, once written): never, even for a moment, a run
     # that looks national (worklistcounts._run_saved renews every region for those).
     run = CheckRun.objects.create(as_of=today, trigger=CheckRun.Trigger.IMPORT, scope_homes=0)
@@ -639,30 +625,16 @@ def _judgement_run(today: date, params: dict) -> CheckRun:
     return run
 
 
-def _judged(run: CheckRun, result: ImportResult, updates, inserts) -> None:
-    """The judgement run, finished with the import's write: the accounts it judged (those
-    it changed and those it created: how many, in how many homes, by state) and the state
-    changes it recorded, newly flagged and recovered among them (none written: no run is
-    kept). `updates`: what _judged_update returned after its count; `inserts`: what
-    _judged_insert returned between its count and its links."""
-    changes, flagged, recovered, homes, by_state = updates or (0, 0, 0, None, None)
-    if inserts:
-        new_flagged, new_homes, new_by_state = inserts
-        changes, flagged = changes + result.created, flagged + (new_flagged or 0)
-        homes = (homes or []) + (new_homes or [])
-        for state, n in (new_by_state or {}).items():
-            by_state = by_state or {}
-            by_state[state] = by_state.get(state, 0) + n
-    judged = result.updated + result.created
-    if not judged:
+def _judged(run: CheckRun, result: ImportResult, flagged: int, homes: int, by_state: dict) -> None:
+    """The judgement run, finished with the import's write: the new accounts it judged (in
+    how many homes, by state) and the state changes it recorded (none written: no run is
+    kept)."""
+    if not result.created:
         run.delete()
         return
-    by_state = by_state or {}
-    run.scope_homes = len(set(homes or []))
-    run.checked = judged
-    run.events = changes
+    run.scope_homes = homes
+    run.checked = run.events = result.created
     run.newly_flagged = flagged
-    run.recovered = recovered
     run.accounts_by_state = {state.value: by_state.get(state.value, 0) for state in AccountState}
     run.outcome = CheckRun.Outcome.OK
     run.finished_at = timezone.now()
@@ -780,9 +752,8 @@ def _accounts_sql(has_links: bool) -> Writer:
         WHERE NOT EXISTS (SELECT 1 FROM {MATCHED} m WHERE m.line = s.line)"""
     columns = """email, home_id, display_name, reported_status, left_on, last_activity,
         last_activity_date, first_recorded"""
-    judges = _judges_accounts()
+    judges = _judges_new_accounts()
     if judges:
-        update = _judged_update()
         insert = _judged_insert(new, columns, has_links)
     else:
         insert = f"INSERT INTO accounts_staffaccount ({columns}) SELECT {columns} FROM ({new}) n"
@@ -834,54 +805,10 @@ def _accounts_sql(has_links: bool) -> Writer:
     return writer
 
 
-def _judges_accounts() -> bool:
-    """Whether the accounts UPDATE and INSERT judge the accounts they write, for the recheck
-    (_judged_update, _judged_insert): on PostgreSQL, where a million-row import is at home.
-    Elsewhere the recheck judges them."""
+def _judges_new_accounts() -> bool:
+    """Whether the accounts INSERT judges new accounts for the recheck (_judged_insert): on
+    PostgreSQL, where a million-row import is at home. Elsewhere the recheck judges them."""
     return connection.vendor == "postgresql"
-
-
-def _judged_update() -> str:
-    """PostgreSQL: the accounts the file changes, written with their state and disable date
-    as the check judges them (as _judged_insert does for new accounts), and their state
-    changes recorded under the import's judgement run, from the state they had. Written by
-    the import and again by the recheck, each changed row cost two new versions, the second
-    never in place (the disable date is indexed): 1.7-1.9 s of a million-row re-import's
-    recheck for its 50,000 changed accounts. The rows are locked as they are read, so the
-    state they had is the one this write replaces, even if a nightly run wrote it a moment
-    before. Returns (updated, changes, newly flagged, recovered, homes, by state)."""
-    days = Thresholds.from_settings().inactivity_days
-    values = ", ".join(f"{new} AS {old.split('.')[1]}" for new, old in ACCOUNT_FIELDS)
-    sets = ", ".join(f"{old.split('.')[1]} = n.{old.split('.')[1]}" for _, old in ACCOUNT_FIELDS)
-    state = rulesql.account_state("n")
-    inactive, active = (rulesql.literal(s) for s in (AccountState.INACTIVE, AccountState.ACTIVE))
-    return f"""WITH n AS (
-            SELECT t.id, t.state AS old_state, t.left_on, t.attested_on, {values}
-            FROM {MATCHED} m JOIN {STAGE} s ON s.line = m.line
-            JOIN accounts_carehome h ON h.id = m.home_id
-            JOIN accounts_staffaccount t ON t.id = m.id
-            WHERE m.changed AND ({_distinct(ACCOUNT_FIELDS)})
-            FOR UPDATE OF t),
-        updated AS (
-            UPDATE accounts_staffaccount AS t SET {sets}, state = {state},
-                disable_date = {rulesql.plus_days("postgresql", rulesql.activity("n"), days)},
-                state_changed_at = CASE WHEN {state} IS DISTINCT FROM n.old_state
-                    THEN %(now)s ELSE t.state_changed_at END
-            FROM n WHERE t.id = n.id
-            RETURNING t.id, t.home_id, n.old_state, t.state AS new_state),
-        recorded AS (
-            INSERT INTO accounts_statechange
-                (run_id, as_of, account_id, mailbox_id, from_value, to_value)
-            SELECT %(run)s, %(as_of)s, id, NULL, COALESCE(old_state, ''), new_state
-            FROM updated WHERE new_state IS DISTINCT FROM old_state
-            RETURNING from_value, to_value)
-        SELECT (SELECT COUNT(*) FROM updated), (SELECT COUNT(*) FROM recorded),
-            (SELECT COUNT(*) FROM recorded WHERE to_value = {inactive}),
-            (SELECT COUNT(*) FROM recorded WHERE to_value = {active} AND from_value IN
-                ({rulesql.in_list(RECOVERED_FROM)})),
-            (SELECT array_agg(DISTINCT home_id) FROM updated),
-            (SELECT json_object_agg(new_state, n) FROM
-                (SELECT new_state, COUNT(*) AS n FROM updated GROUP BY new_state) b)"""
 
 
 def _judged_insert(new: str, columns: str, has_links: bool) -> str:
@@ -915,7 +842,7 @@ def _judged_insert(new: str, columns: str, has_links: bool) -> str:
         by_state AS (SELECT to_value, COUNT(*) AS n FROM recorded GROUP BY to_value)
         SELECT (SELECT COUNT(*) FROM recorded),
             (SELECT n FROM by_state WHERE to_value = {rulesql.literal(AccountState.INACTIVE)}),
-            (SELECT array_agg(DISTINCT home_id) FROM added),
+            (SELECT COUNT(DISTINCT home_id) FROM added),
             (SELECT json_object_agg(to_value, n) FROM by_state),
             {"(SELECT COUNT(*) FROM linked)" if has_links else "0"}"""
 
