@@ -202,7 +202,7 @@ def _statements(scope: Scope, days: int) -> list[tuple[str, str | None]]:
     return [step if isinstance(step, tuple) else (step, None) for step in steps]
 
 
-def _settings_for_big_statements(cursor) -> None:
+def settings_for_big_statements(cursor) -> None:
     """PostgreSQL settings for this transaction only (README: "The check at national scale")."""
     cursor.execute("SET LOCAL work_mem = '256MB'")
     cursor.execute("SET LOCAL jit = off")
@@ -245,7 +245,7 @@ def _apply(run: CheckRun, thresholds: Thresholds, scope: Scope) -> None:
     by_state = None
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            _settings_for_big_statements(cursor)
+            settings_for_big_statements(cursor)
         if scope.national:
             # What the triggers marked so far; only these rows are deleted at the end, so a
             # mark made while this run works waits for the next run.

@@ -21,6 +21,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from .. import rulesql, worklistcounts
+from ..checks import settings_for_big_statements
 from ..models import CareHome, CheckRun, ImportRecord
 from ..rules import AccountState, Thresholds, is_valid_ods_code, london_today, normalise_ods_code
 from ..scoping import ImportScope, import_scope_for
@@ -161,6 +162,9 @@ def run_import(
         record.size, record.sha256 = facts.size, facts.sha256
         result.encoding, result.container = facts.encoding, facts.container
         with transaction.atomic():
+            if connection.vendor == "postgresql":  # as the check's: hash joins in memory
+                with connection.cursor() as cursor:
+                    settings_for_big_statements(cursor)
             started = time.perf_counter()
             _stage(spec, path, facts, result, progress)
             result.seconds["stage"] = time.perf_counter() - started
