@@ -114,17 +114,20 @@ def test_a_skipped_recheck_leaves_state_and_days_inactive_agreeing(tmp_path, mon
 def test_an_import_does_not_undo_a_later_run(tmp_path, monkeypatch, rosewood):
     """The import's date is taken as its write begins (23:59:50 on D); a manager's action
     rechecks the home as of D+1 at 00:00:10 while the import writes, before its UPDATE.
-    The UPDATE then judges the account as of D again: a flip back to active (counted as
-    recovered) and, at the recheck, forward to at risk, where the check alone records
-    nothing (the same rule the recheck keeps: test_recheck_after_midnight_...)."""
+    The import must not judge the account as of D again (the reverted judged UPDATE did: a
+    flip back to active, counted as recovered, then forward to at risk at the recheck),
+    where the check alone records nothing (the rule the recheck keeps too:
+    test_recheck_after_midnight_...)."""
     crossing = Thresholds.from_settings().at_risk_on_or_before(D + timedelta(days=1))
     box, old = _one_user_box(rosewood, crossing)
     assert StaffAccount.objects.get(pk=old.pk).state == "active"
 
-    real_run = engine._judgement_run
+    real_match = engine._match_accounts
+    reached = []
 
-    def action_after_midnight(today, params):
-        run = real_run(today, params)
+    def action_after_midnight(cursor):
+        matched = real_match(cursor)  # the import's write has begun; it writes next
+        reached.append(True)
 
         def action():
             try:
@@ -137,7 +140,7 @@ def test_an_import_does_not_undo_a_later_run(tmp_path, monkeypatch, rosewood):
         thread = threading.Thread(target=action)
         thread.start()
         thread.join()
-        return run
+        return matched
 
     real_recheck = engine._recheck
 
@@ -145,13 +148,13 @@ def test_an_import_does_not_undo_a_later_run(tmp_path, monkeypatch, rosewood):
         with time_machine.travel(_london(D + timedelta(days=1), 0, 0, 20), tick=False):
             real_recheck(result)
 
-    monkeypatch.setattr(engine, "_judgement_run", action_after_midnight)
+    monkeypatch.setattr(engine, "_match_accounts", action_after_midnight)
     monkeypatch.setattr(engine, "_recheck", recheck_after_midnight)
     path = tmp_path / "a.csv"
     path.write_text(HEADER + "old@nhs.net,VM4Q7,Old Renamed,,,,box.vm4q7@nhs.net\n")
     with time_machine.travel(_london(D, 23, 59, 50), tick=False):
         result = run_import("accounts", path)
-    assert result.updated == 1
+    assert result.updated == 1 and reached  # the manager's recheck ran inside the write
     old.refresh_from_db()
     assert old.state == "at_risk"
     flips = list(
@@ -225,3 +228,29 @@ def test_a_nightly_that_judged_before_the_import_committed_records_a_true_histor
     )
     for (_, before), (after, _) in zip(chain, chain[1:], strict=False):
         assert before == after, chain
+
+
+@PG_ONLY
+@pytest.mark.django_db(transaction=True)
+def test_a_new_account_agrees_with_its_days_inactive_when_the_recheck_is_skipped(
+    tmp_path, monkeypatch, rosewood
+):
+    """A new account in a home checked as of yesterday, its recheck skipped: judged by the
+    insert as of today it read inactive with 89 days inactive (the home's figures count
+    from yesterday) until the night. The insert now leaves it to the recheck, as on SQLite
+    (design: state, days_inactive and disable_date never contradict each other)."""
+    days = Thresholds.from_settings().inactivity_days
+    yesterday = D - timedelta(days=1)
+    with time_machine.travel(_london(yesterday, 2, 30), tick=False):
+        run_check(yesterday)  # the home's figures count from yesterday
+    last = D - timedelta(days=days)
+    path = tmp_path / "a.csv"
+    path.write_text(HEADER + f"amy@nhs.net,VM4Q7,Amy,active,{last:%d/%m/%Y} 09:00,,\n")
+    with monkeypatch.context() as m, time_machine.travel(_london(D, 12, 0), tick=False):
+        m.setattr(checks, "locked_transaction", _busy)
+        result = run_import("accounts", path)
+    assert result.created == 1
+    (row,) = exports.account_rows([rosewood])
+    judged_inactive = row["state"] == "inactive"
+    assert not (judged_inactive and row["days_inactive"] < days), row
+    assert result.judged_run_id is None  # nothing judged: no run of the import's own

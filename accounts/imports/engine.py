@@ -568,11 +568,11 @@ def _write(spec: Spec, result: ImportResult) -> None:
         for sql in writer.links_added:
             cursor.execute(sql, params)
             result.links_added += cursor.rowcount
-        flagged, judged_homes, by_state = 0, 0, {}
+        judgement = (0, 0, 0, {})
         if new_rows:
             cursor.execute(writer.insert, params)
             if judged:
-                result.created, flagged, judged_homes, by_state, linked = cursor.fetchone()
+                result.created, *judgement, linked = cursor.fetchone()
                 result.links_added += linked or 0
             else:
                 result.created = cursor.rowcount
@@ -583,7 +583,7 @@ def _write(spec: Spec, result: ImportResult) -> None:
         if spec.kind != "accounts":
             result.home_ids |= _touched_homes(spec, cursor, written=True)
         if judged:
-            _judged(judged, result, flagged or 0, judged_homes, by_state or {})
+            _judged(judged, result, *judgement)
         _analyze_after_large_write(spec, result, cursor)
     # A homes file may move homes between regions: every region's worklist counts go.
     worklistcounts.changed(None if spec.kind == "homes" else result.home_ids)
@@ -629,16 +629,19 @@ def _judgement_run(today: date, params: dict) -> CheckRun:
     return run
 
 
-def _judged(run: CheckRun, result: ImportResult, flagged: int, homes: int, by_state: dict) -> None:
+def _judged(
+    run: CheckRun, result: ImportResult, judged: int, flagged: int | None, homes: int, by_state
+) -> None:
     """The judgement run, finished with the import's write: the new accounts it judged (in
-    how many homes, by state) and the state changes it recorded (none written: no run is
+    how many homes, by state) and the state changes it recorded (none judged: no run is
     kept)."""
-    if not result.created:
+    if not judged:
         run.delete()
         return
+    by_state = by_state or {}
     run.scope_homes = homes
-    run.checked = run.events = result.created
-    run.newly_flagged = flagged
+    run.checked = run.events = judged
+    run.newly_flagged = flagged or 0
     run.accounts_by_state = {state.value: by_state.get(state.value, 0) for state in AccountState}
     run.outcome = CheckRun.Outcome.OK
     run.finished_at = timezone.now()
@@ -673,7 +676,7 @@ def _analyze_after_large_write(spec: Spec, result: ImportResult, cursor) -> None
 class Writer:
     update: str
     insert: str
-    judges: bool = False  # the insert judges new rows and returns (created, newly flagged)
+    judges: bool = False  # the insert judges new rows and returns what _judged_insert says
     before: list[str] = field(default_factory=list)
     links_compared: list[str] = field(default_factory=list)  # before the two below, uncounted
     links_removed: list[str] = field(default_factory=list)  # before the insert
@@ -751,7 +754,8 @@ def _accounts_sql(has_links: bool) -> Writer:
             COALESCE(s.reported_status, 'active') AS reported_status,
             CAST(NULL AS date) AS left_on, CAST(NULL AS date) AS attested_on,
             s.last_activity, s.last_activity_date,
-            COALESCE(s.first_recorded, %(today)s) AS first_recorded
+            COALESCE(s.first_recorded, %(today)s) AS first_recorded,
+            (h.checked_as_of IS NULL OR h.checked_as_of = %(today)s) AS home_checked_today
         FROM {STAGE} s JOIN accounts_carehome h ON h.ods_code = s.ods_code
         WHERE NOT EXISTS (SELECT 1 FROM {MATCHED} m WHERE m.line = s.line)"""
     columns = """email, home_id, display_name, reported_status, left_on, last_activity,
@@ -819,8 +823,14 @@ def _judged_insert(new: str, columns: str, has_links: bool) -> str:
     """PostgreSQL: the new accounts with their state and disable date as the check judges
     them (rulesql, the run's date and thresholds), and their first state change recorded
     under the import's judgement run (_judgement_run), as the check records it: from ''
-    to the state. With a mailboxes column, their links too, from the inserted rows
-    themselves (joining a million new accounts back by email took 18-26 s)."""
+    to the state. Only in homes whose figures count from that date (checked as of it, or
+    never checked): a home checked as of another day shows every figure as of that day, so
+    its new accounts wait unjudged for the recheck, as on SQLite (judged as of today in a
+    home checked yesterday, an account read inactive with 89 days inactive until the
+    recheck, or until the night if the recheck was skipped). With a mailboxes column, their
+    links too, from the inserted rows themselves (joining a million new accounts back by
+    email took 18-26 s). Returns (created, judged, newly flagged, homes judged, judged by
+    state, links)."""
     days = Thresholds.from_settings().inactivity_days
     linked = (
         f"""linked AS (
@@ -833,20 +843,23 @@ def _judged_insert(new: str, columns: str, has_links: bool) -> str:
     )
     return f"""WITH added AS (
             INSERT INTO accounts_staffaccount ({columns}, state, disable_date, state_changed_at)
-            SELECT {columns}, {rulesql.account_state("n")},
-                {rulesql.plus_days("postgresql", rulesql.activity("n"), days)}, %(now)s
+            SELECT {columns},
+                CASE WHEN n.home_checked_today THEN {rulesql.account_state("n")} END,
+                CASE WHEN n.home_checked_today
+                    THEN {rulesql.plus_days("postgresql", rulesql.activity("n"), days)} END,
+                CASE WHEN n.home_checked_today THEN %(now)s END
             FROM ({new}) n
             RETURNING id, state, home_id, email),
         recorded AS (
             INSERT INTO accounts_statechange
                 (run_id, as_of, account_id, mailbox_id, from_value, to_value)
-            SELECT %(run)s, %(as_of)s, id, NULL, '', state FROM added
+            SELECT %(run)s, %(as_of)s, id, NULL, '', state FROM added WHERE state IS NOT NULL
             RETURNING to_value),
         {linked}
         by_state AS (SELECT to_value, COUNT(*) AS n FROM recorded GROUP BY to_value)
-        SELECT (SELECT COUNT(*) FROM recorded),
+        SELECT (SELECT COUNT(*) FROM added), (SELECT COUNT(*) FROM recorded),
             (SELECT n FROM by_state WHERE to_value = {rulesql.literal(AccountState.INACTIVE)}),
-            (SELECT COUNT(DISTINCT home_id) FROM added),
+            (SELECT COUNT(DISTINCT home_id) FROM added WHERE state IS NOT NULL),
             (SELECT json_object_agg(to_value, n) FROM by_state),
             {"(SELECT COUNT(*) FROM linked)" if has_links else "0"}"""
 
