@@ -180,6 +180,10 @@ class CheckRunAdmin(ReadOnlyAdmin):
 @admin.register(StateChange)
 class StateChangeAdmin(ReadOnlyAdmin):
     list_display = ["run", "as_of", "account", "mailbox", "from_value", "to_value"]
+    # Newest first by id, read backwards from the primary key: events are appended run
+    # after run, and the run's own index is a BRIN (migration 0029), which sorts nothing,
+    # so the model's order (run, then id) sorted every event ever recorded on each page.
+    ordering = ["-id"]
     list_filter = [("run", admin.RelatedOnlyFieldListFilter), "to_value", "from_value", "as_of"]
     list_select_related = ["run", "account", "mailbox"]
     search_fields = ["account__email", "mailbox__email"]

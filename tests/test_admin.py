@@ -92,3 +92,17 @@ def test_staff_who_do_not_see_every_home_cannot_open_the_admin(client, manager, 
     ]:
         page = client.get(url)
         assert page.status_code == 302 and page["Location"].startswith("/admin/login/"), url
+
+
+def test_events_are_listed_newest_first_by_their_id(client, superuser):
+    """The events' changelist reads its page backwards from the primary key (the run's
+    index is a BRIN index on PostgreSQL, which cannot order): the newest event first."""
+    from accounts.models import StateChange
+
+    build(2)
+    run_check(TODAY.replace(day=1) if TODAY.day > 1 else TODAY)  # a second run's events
+    client.force_login(superuser)
+    page = client.get(reverse("admin:accounts_statechange_changelist"))
+    assert page.status_code == 200
+    shown = [change.pk for change in page.context["cl"].result_list]
+    assert shown == sorted(StateChange.objects.values_list("pk", flat=True), reverse=True)
