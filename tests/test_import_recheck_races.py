@@ -34,6 +34,19 @@ def _busy(*args, **kwargs):
     raise CheckBusy("the nightly check holds the lock")
 
 
+def _import_at_noon_with_the_recheck_skipped(monkeypatch, path):
+    """The report imported at noon on D while the nightly holds the lock: no recheck."""
+    with monkeypatch.context() as m, time_machine.travel(_london(D, 12, 0), tick=False):
+        m.setattr(checks, "locked_transaction", _busy)
+        return run_import("accounts", path)
+
+
+def _assert_state_agrees_with_days_inactive(home, days: int) -> None:
+    """The export's one account: never inactive with fewer days inactive than that takes."""
+    (row,) = exports.account_rows([home])
+    assert not (row["state"] == "inactive" and row["days_inactive"] < days), row
+
+
 def _one_user_box(home, active_on: date):
     """A shared mailbox kept alive by one account, after the nightly check of D."""
     box = SharedMailbox.objects.create(home=home, email="box.vm4q7@nhs.net")
@@ -100,13 +113,9 @@ def test_a_skipped_recheck_leaves_state_and_days_inactive_agreeing(tmp_path, mon
     assert acct.state == "at_risk"
     path = tmp_path / "a.csv"
     path.write_text(HEADER + "amy@nhs.net,VM4Q7,Amy Pond,,,,\n")  # a new display name only
-    with monkeypatch.context() as m, time_machine.travel(_london(D, 12, 0), tick=False):
-        m.setattr(checks, "locked_transaction", _busy)
-        result = run_import("accounts", path)
+    result = _import_at_noon_with_the_recheck_skipped(monkeypatch, path)
     assert result.updated == 1
-    (row,) = exports.account_rows([rosewood])
-    judged_inactive = row["state"] == "inactive"
-    assert not (judged_inactive and row["days_inactive"] < days), row
+    _assert_state_agrees_with_days_inactive(rosewood, days)
 
 
 @PG_ONLY
@@ -246,11 +255,7 @@ def test_a_new_account_agrees_with_its_days_inactive_when_the_recheck_is_skipped
     last = D - timedelta(days=days)
     path = tmp_path / "a.csv"
     path.write_text(HEADER + f"amy@nhs.net,VM4Q7,Amy,active,{last:%d/%m/%Y} 09:00,,\n")
-    with monkeypatch.context() as m, time_machine.travel(_london(D, 12, 0), tick=False):
-        m.setattr(checks, "locked_transaction", _busy)
-        result = run_import("accounts", path)
+    result = _import_at_noon_with_the_recheck_skipped(monkeypatch, path)
     assert result.created == 1
-    (row,) = exports.account_rows([rosewood])
-    judged_inactive = row["state"] == "inactive"
-    assert not (judged_inactive and row["days_inactive"] < days), row
+    _assert_state_agrees_with_days_inactive(rosewood, days)
     assert result.judged_run_id is None  # nothing judged: no run of the import's own
