@@ -31,6 +31,36 @@ def make_account(
     return account
 
 
+def api_users(home) -> dict:
+    """The API's three readers: a manager of `home`, an admin of its region and an admin
+    of every region."""
+    manager = User.objects.create_user("manager.a@example.org", PASSWORD)
+    manager.homes.add(home)
+    region_admin = User.objects.create_user("admin.1@example.org", PASSWORD, role="admin")
+    region_admin.regions.add(home.region)
+    national = User.objects.create_user("national@example.org", PASSWORD, role="admin")
+    return {"manager": manager, "region_admin": region_admin, "national": national}
+
+
+def check_commits_at_first_version_read(monkeypatch, later: date) -> None:
+    """The first read of a home's versions (worklistcounts.versions_of_home) lets a national
+    check as of `later` commit just before it: after the page has read the home, every
+    region is renewed and the home's as_of moves. Every later read is the real one."""
+    from accounts import worklistcounts
+    from accounts.checks import run_check
+
+    real = worklistcounts.versions_of_home
+    calls = []
+
+    def the_nights_check_commits_meanwhile(home):
+        if not calls:
+            calls.append(home)
+            run_check(later)
+        return real(home)
+
+    monkeypatch.setattr(worklistcounts, "versions_of_home", the_nights_check_commits_meanwhile)
+
+
 @pytest.fixture
 def midlands(db):
     return Region.objects.create(name="Leicestershire")

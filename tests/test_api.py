@@ -23,7 +23,7 @@ from accounts.models import AuditEntry, CareHome, SharedMailbox, StaffAccount, U
 from api import tokens
 from api.models import ApiToken, hash_token
 from api.views import ApiView
-from tests.conftest import PASSWORD, TODAY, at_london, make_account
+from tests.conftest import PASSWORD, TODAY, api_users, at_london, make_account
 
 NOW = at_london(TODAY, 12)
 HOME_A, HOME_B = "VM4Q7", "VN8P2"
@@ -52,23 +52,18 @@ def world(db, frozen, rosewood, willow, rosewood_mailbox, willow_mailbox):
     make_account(rosewood, "old.leaver@nhs.net", days_ago=200, left_on=TODAY)
     make_account(willow, "bob.willow@nhs.net", days_ago=100, mailboxes=[willow_mailbox])
     run_check(TODAY)
-    manager = User.objects.create_user("manager.a@example.org", PASSWORD)
-    manager.homes.add(rosewood)
-    region_admin = User.objects.create_user("admin.1@example.org", PASSWORD, role="admin")
-    region_admin.regions.add(rosewood.region)
-    national = User.objects.create_user("national@example.org", PASSWORD, role="admin")
+    users = api_users(rosewood)
+    manager = users["manager"]
     revoked, revoked_secret = tokens.issue(manager, name="old", days=30, actor=manager)
     tokens.revoke(revoked, actor=manager)
     _, expired_secret = tokens.issue(
         manager, name="stale", days=1, actor=manager, now=NOW - timedelta(days=2)
     )
     return {
-        "manager": bearer(manager),
-        "region_admin": bearer(region_admin),
-        "national": bearer(national),
+        **{name: bearer(user) for name, user in users.items()},
         "revoked": revoked_secret,
         "expired": expired_secret,
-        "users": {"manager": manager, "region_admin": region_admin, "national": national},
+        "users": users,
     }
 
 

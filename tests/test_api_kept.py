@@ -19,7 +19,13 @@ from accounts import worklistcounts
 from accounts.checks import run_check
 from accounts.models import CareHome, CheckRun, StaffAccount, User
 from api import tokens
-from tests.conftest import PASSWORD, TODAY, at_london, make_account
+from tests.conftest import (
+    TODAY,
+    api_users,
+    at_london,
+    check_commits_at_first_version_read,
+    make_account,
+)
 
 NOW = at_london(TODAY, 12)
 HOME_A, HOME_B = "VM4Q7", "VN8P2"
@@ -42,12 +48,7 @@ def world(db, rosewood, willow, rosewood_mailbox, willow_mailbox):
     make_account(rosewood, "ali.risky@nhs.net", days_ago=70, mailboxes=[rosewood_mailbox])
     make_account(willow, "bob.willow@nhs.net", days_ago=100, mailboxes=[willow_mailbox])
     run_check(TODAY)
-    manager = User.objects.create_user("manager.a@example.org", PASSWORD)
-    manager.homes.add(rosewood)
-    region_admin = User.objects.create_user("admin.1@example.org", PASSWORD, role="admin")
-    region_admin.regions.add(rosewood.region)
-    national = User.objects.create_user("national@example.org", PASSWORD, role="admin")
-    users = {"manager": manager, "region_admin": region_admin, "national": national}
+    users = api_users(rosewood)
     secrets = {
         name: tokens.issue(user, name="t", days=30, actor=user)[1] for name, user in users.items()
     }
@@ -338,15 +339,6 @@ def test_a_write_between_reading_the_home_and_its_version_is_not_kept(world, mon
     """One home is looked up (scoped) before its region's version is read: what is kept is
     read again after it, so a write that commits between the two is in it."""
     later = TODAY + timedelta(days=30)
-    real = worklistcounts.versions_of_home
-    calls = []
-
-    def the_nights_check_commits_meanwhile(home):
-        if not calls:
-            calls.append(home)
-            run_check(later)  # renews every region, and moves the home's as_of
-        return real(home)
-
-    monkeypatch.setattr(worklistcounts, "versions_of_home", the_nights_check_commits_meanwhile)
+    check_commits_at_first_version_read(monkeypatch, later)
     for _ in range(2):
         assert get(f"/api/v1/homes/{HOME_A}/", world["manager"]).json()["as_of"] == str(later)

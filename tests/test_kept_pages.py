@@ -31,7 +31,7 @@ from accounts.models import (
     WorklistVersion,
 )
 from accounts.rules import london_today
-from tests.conftest import PASSWORD, make_account
+from tests.conftest import PASSWORD, check_commits_at_first_version_read, make_account
 
 TODAY = london_today()
 
@@ -331,18 +331,8 @@ def test_a_write_between_reading_the_home_and_its_version_is_not_kept(
 ):
     client.force_login(manager)
     later = TODAY + timedelta(days=60)
-    real = worklistcounts.versions_of_home
-    calls = []
-
-    def nightly_check_commits_meanwhile(home):
-        if not calls:
-            calls.append(home)
-            run_check(later)  # renews every region, sets checked_as_of = later
-        return real(home)
-
-    monkeypatch.setattr(worklistcounts, "versions_of_home", nightly_check_commits_meanwhile)
+    check_commits_at_first_version_read(monkeypatch, later)
     home_page_of(client)  # rendered with the home read before the check
-    monkeypatch.setattr(worklistcounts, "versions_of_home", real)
     assert CareHome.objects.get(ods_code="VM4Q7").checked_as_of == later
     kept = body(home_page_of(client))  # no write since: served from the cache
     caches["default"].clear()
