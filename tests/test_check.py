@@ -137,7 +137,7 @@ def test_a_run_that_fails_midway_leaves_the_previous_state(rosewood_staff, monke
     monkeypatch.setattr(
         checks,
         "_statements",
-        lambda scope, days: [*statements(scope, days), ("SELECT * FROM no_such_table", None)],
+        lambda *args: [*statements(*args), ("SELECT * FROM no_such_table", None)],
     )
     with pytest.raises(Exception, match="no_such_table"):
         run_check(TODAY + timedelta(days=200))

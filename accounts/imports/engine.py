@@ -21,7 +21,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from .. import rulesql, worklistcounts
-from ..checks import settings_for_big_statements
+from ..checks import BY_ID_WHEN_CHANGED, settings_for_big_statements
 from ..models import CareHome, CheckRun, ImportRecord
 from ..rules import AccountState, Thresholds, is_valid_ods_code, london_today, normalise_ods_code
 from ..scoping import ImportScope, import_scope_for
@@ -540,14 +540,15 @@ def _write(spec: Spec, result: ImportResult) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM {STAGE}")
         staged = cursor.fetchone()[0]
-        new_rows = True
+        new_rows, by_id = True, False
         if spec.kind == "accounts":
             # Every staged row is joined with the accounts by email once (MATCHED); the
             # statements below join by line and id, and the homes accounts leave are known.
             result.home_ids |= _touched_homes(spec, cursor, written=True)
-            matched, moved_from = _match_accounts(cursor)
+            matched, changed, moved_from = _match_accounts(cursor)
             result.home_ids |= moved_from
             new_rows = matched < staged  # a re-import of known accounts inserts nothing
+            by_id = connection.vendor == "postgresql" and changed <= BY_ID_WHEN_CHANGED * matched
         else:
             result.home_ids |= _touched_homes(spec, cursor)
         if writer.judges and new_rows:
@@ -557,8 +558,12 @@ def _write(spec: Spec, result: ImportResult) -> None:
             judged = _judgement_run(today, params)
         for sql in writer.before:
             cursor.execute(sql, params)
+        if by_id:  # as the check's (checks.BY_ID_WHEN_CHANGED): a few rows, found by id
+            cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute(writer.update, params)
         result.updated = cursor.rowcount
+        if by_id:
+            cursor.execute("SET LOCAL enable_seqscan = on")
         # The links of rows that existed go first: new accounts have none to remove or keep.
         for sql in writer.links_compared:
             cursor.execute(sql, params)
@@ -589,16 +594,16 @@ def _write(spec: Spec, result: ImportResult) -> None:
     worklistcounts.changed(None if spec.kind == "homes" else result.home_ids)
 
 
-def _match_accounts(cursor) -> tuple[int, set[int]]:
+def _match_accounts(cursor) -> tuple[int, int, set[int]]:
     """The staged rows of accounts that exist, with their account, the home it was in, the
     home of the row, and whether anything the row says differs (MATCHED); returns how many
-    rows matched and the homes accounts leave. At a million rows each join of the staged
-    rows with the accounts by email cost 2-3 s, and the writes took four of them (the
-    update, the new rows, both links statements)."""
-    changed = _distinct(ACCOUNT_FIELDS)
+    rows matched, how many of them differ, and the homes accounts leave. At a million rows
+    each join of the staged rows with the accounts by email cost 2-3 s, and the writes took
+    four of them (the update, the new rows, both links statements)."""
+    differs = _distinct(ACCOUNT_FIELDS)
     cursor.execute(
         f"""CREATE TEMPORARY TABLE {MATCHED} AS
-        SELECT s.line, t.id, t.home_id AS was_home, h.id AS home_id, ({changed}) AS changed
+        SELECT s.line, t.id, t.home_id AS was_home, h.id AS home_id, ({differs}) AS changed
         FROM {STAGE} s JOIN accounts_carehome h ON h.ods_code = s.ods_code
         JOIN accounts_staffaccount t ON t.email = s.email"""
     )
@@ -606,10 +611,10 @@ def _match_accounts(cursor) -> tuple[int, set[int]]:
         cursor.execute(f"CREATE INDEX {MATCHED}_line ON {MATCHED} (line)")
         cursor.execute(f"CREATE INDEX {MATCHED}_id ON {MATCHED} (id)")
     cursor.execute(f"ANALYZE {MATCHED}")
-    cursor.execute(f"SELECT COUNT(*) FROM {MATCHED}")
-    matched = cursor.fetchone()[0]
+    cursor.execute(f"SELECT COUNT(*), COUNT(*) FILTER (WHERE changed) FROM {MATCHED}")
+    matched, changed = cursor.fetchone()
     cursor.execute(f"SELECT DISTINCT was_home FROM {MATCHED} WHERE changed AND was_home <> home_id")
-    return matched, {home_id for (home_id,) in cursor.fetchall()}
+    return matched, changed, {home_id for (home_id,) in cursor.fetchall()}
 
 
 def _judgement_run(today: date, params: dict) -> CheckRun:
