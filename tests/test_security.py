@@ -631,7 +631,7 @@ def test_a_killed_check_is_repaired_by_the_next_run(rosewood, rosewood_mailbox, 
     monkeypatch.setattr(
         checks,
         "_statements",
-        lambda days, scope: statements(days, scope)[:2] + ["SELECT 1/0 FROM no_table"],
+        lambda *args: statements(*args)[:2] + ["SELECT 1/0 FROM no_table"],
     )
     with pytest.raises(Exception):  # noqa: B017 - any death will do
         run_check(TODAY)
