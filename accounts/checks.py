@@ -168,11 +168,7 @@ def _statements(scope: Scope, days: int, by_id: bool = False) -> list[tuple[str,
                     THEN %(now)s ELSE a.state_changed_at END
             FROM check_account_changes c WHERE a.id = c.id"""
         if by_id:
-            update_accounts = [
-                "SET LOCAL enable_seqscan = off",
-                update_accounts,
-                "SET LOCAL enable_seqscan = on",
-            ]
+            update_accounts = [SEEK_BY_ID, update_accounts, SEEK_AS_BEFORE]
         update_mailboxes = f"""
             UPDATE {MAILBOXES} m SET risk = c.new_risk, alive_accounts = c.new_alive,
                 forecast_date = c.new_forecast, checked_at = %(now)s
@@ -227,6 +223,15 @@ FULL_WHEN_CHANGED = 0.2
 # Measured at 1M accounts, rolled back: 50,000 changes took 1.11-1.18 s by id against
 # 1.47-1.98 s by a scan, 100,000 took 2.43 s against 2.50 s, 200,000 3.9 s against 4.8 s.
 BY_ID_WHEN_CHANGED = 0.2
+SEEK_BY_ID = "SET LOCAL enable_seqscan = off"
+# Then back to what it was, for the rest of the transaction: not "on", since a role or a
+# session may have turned it off (%(seqscan)s: seqscan_setting, read before).
+SEEK_AS_BEFORE = "SELECT set_config('enable_seqscan', %(seqscan)s, true)"
+
+
+def seqscan_setting(cursor) -> str:
+    cursor.execute("SELECT current_setting('enable_seqscan')")
+    return cursor.fetchone()[0]
 
 
 def _execute(cursor, steps, params) -> list | None:
@@ -272,6 +277,8 @@ def _apply(run: CheckRun, thresholds: Thresholds, scope: Scope) -> None:
             if scope.national and changed > FULL_WHEN_CHANGED * sum(by_state.values()):
                 scope.full = True
             by_id = 0 < changed <= BY_ID_WHEN_CHANGED * sum(by_state.values())
+            if by_id:
+                params["seqscan"] = seqscan_setting(cursor)
         _execute(cursor, _statements(scope, days, by_id), params)
         cursor.execute(
             f"""SELECT

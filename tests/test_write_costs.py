@@ -77,7 +77,7 @@ def _around(update: str, queries: list[dict]) -> list[tuple[str, str]]:
     return [(sql[i - 1], sql[i + 1]) for i, text in enumerate(sql) if text.startswith(update)]
 
 
-SEEK_BY_ID = ("SET LOCAL enable_seqscan = off", "SET LOCAL enable_seqscan = on")
+SEEK_BY_ID = ("SET LOCAL enable_seqscan = off", "SELECT set_config('enable_seqscan', 'on', true)")
 
 
 @pytest.mark.django_db
@@ -110,8 +110,8 @@ def test_the_check_finds_few_changed_accounts_by_id_and_many_by_a_scan(rosewood)
 
 @pytest.mark.django_db(transaction=True)  # the import's own transaction, not a savepoint
 def test_an_import_finds_its_few_changed_accounts_by_id(tmp_path, rosewood):
-    """As the check's: a re-import that changes one row of ten finds it by id; a file that
-    changes most of its rows reads the table once."""
+    """As the check's: a re-import that changes one row of ten finds it by id; a fresh file
+    (nothing matched) and a file that changes most of its rows read the table once."""
     from django.db import connection as conn
     from django.test.utils import CaptureQueriesContext
 
@@ -126,9 +126,42 @@ def test_an_import_finds_its_few_changed_accounts_by_id(tmp_path, rosewood):
             assert run_import("accounts", path).written
         return _around(IMPORT_UPDATE, queries.captured_queries)
 
-    import_names([f"Name {n}" for n in range(10)])
+    fresh = import_names([f"Name {n}" for n in range(10)])  # nothing matched: nothing sought
+    assert fresh and SEEK_BY_ID not in fresh
     assert import_names([f"Name {n}" if n != 4 else "Renamed" for n in range(10)]) == [SEEK_BY_ID]
     assert StaffAccount.objects.get(email="staff4@nhs.net").display_name == "Renamed"
     many = import_names([f"Other {n}" for n in range(10)])
     assert many and SEEK_BY_ID not in many
     assert StaffAccount.objects.filter(display_name__startswith="Other ").count() == 10
+
+
+@pytest.mark.django_db(transaction=True)  # the import's own transaction, not a savepoint
+def test_seeking_by_id_leaves_the_sessions_own_setting_as_it_was(tmp_path, rosewood):
+    """After the UPDATE that seeks by id, the rest of the transaction runs as the session
+    asked (a role or a session may turn enable_seqscan off), not with it forced on."""
+    from django.db import connection as conn
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.imports.engine import run_import
+
+    path = tmp_path / "accounts.csv"
+    rows = [f"staff{n}@nhs.net,VM4Q7,Name {n}" for n in range(10)]
+    path.write_text("email,ods_code,display_name\n" + "\n".join(rows) + "\n")
+    assert run_import("accounts", path).written
+    rows[4] = "staff4@nhs.net,VM4Q7,Renamed"
+    path.write_text("email,ods_code,display_name\n" + "\n".join(rows) + "\n")
+    with conn.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+    try:
+        with CaptureQueriesContext(conn) as queries:
+            assert run_import("accounts", path).written
+        with conn.cursor() as cursor:
+            cursor.execute("SHOW enable_seqscan")
+            after = cursor.fetchone()[0]
+    finally:
+        with conn.cursor() as cursor:
+            cursor.execute("RESET enable_seqscan")
+    assert _around(IMPORT_UPDATE, queries.captured_queries) == [
+        ("SET LOCAL enable_seqscan = off", "SELECT set_config('enable_seqscan', 'off', true)")
+    ]
+    assert after == "off"

@@ -21,7 +21,13 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from .. import rulesql, worklistcounts
-from ..checks import BY_ID_WHEN_CHANGED, settings_for_big_statements
+from ..checks import (
+    BY_ID_WHEN_CHANGED,
+    SEEK_AS_BEFORE,
+    SEEK_BY_ID,
+    seqscan_setting,
+    settings_for_big_statements,
+)
 from ..models import CareHome, CheckRun, ImportRecord
 from ..rules import AccountState, Thresholds, is_valid_ods_code, london_today, normalise_ods_code
 from ..scoping import ImportScope, import_scope_for
@@ -548,7 +554,8 @@ def _write(spec: Spec, result: ImportResult) -> None:
             matched, changed, moved_from = _match_accounts(cursor)
             result.home_ids |= moved_from
             new_rows = matched < staged  # a re-import of known accounts inserts nothing
-            by_id = connection.vendor == "postgresql" and changed <= BY_ID_WHEN_CHANGED * matched
+            pg = connection.vendor == "postgresql"
+            by_id = pg and 0 < changed <= BY_ID_WHEN_CHANGED * matched
         else:
             result.home_ids |= _touched_homes(spec, cursor)
         if writer.judges and new_rows:
@@ -559,11 +566,12 @@ def _write(spec: Spec, result: ImportResult) -> None:
         for sql in writer.before:
             cursor.execute(sql, params)
         if by_id:  # as the check's (checks.BY_ID_WHEN_CHANGED): a few rows, found by id
-            cursor.execute("SET LOCAL enable_seqscan = off")
+            params["seqscan"] = seqscan_setting(cursor)
+            cursor.execute(SEEK_BY_ID)
         cursor.execute(writer.update, params)
         result.updated = cursor.rowcount
         if by_id:
-            cursor.execute("SET LOCAL enable_seqscan = on")
+            cursor.execute(SEEK_AS_BEFORE, params)
         # The links of rows that existed go first: new accounts have none to remove or keep.
         for sql in writer.links_compared:
             cursor.execute(sql, params)
