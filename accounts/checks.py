@@ -160,15 +160,12 @@ def _statements(scope: Scope, days: int, by_id: bool = False) -> list[tuple[str,
     """Everything after the account changes are known: events, then the writes. by_id
     (PostgreSQL): the accounts that change are few, so their rows are found by id
     (BY_ID_WHEN_CHANGED)."""
-    update_accounts: str | list[str]
     if connection.vendor == "postgresql":
         update_accounts = f"""
             UPDATE {ACCOUNTS} a SET state = c.new_state, disable_date = c.new_disable,
                 state_changed_at = CASE WHEN c.new_state IS DISTINCT FROM c.old_state
                     THEN %(now)s ELSE a.state_changed_at END
             FROM check_account_changes c WHERE a.id = c.id"""
-        if by_id:
-            update_accounts = [SEEK_BY_ID, update_accounts, SEEK_AS_BEFORE]
         update_mailboxes = f"""
             UPDATE {MAILBOXES} m SET risk = c.new_risk, alive_accounts = c.new_alive,
                 forecast_date = c.new_forecast, checked_at = %(now)s
@@ -187,7 +184,7 @@ def _statements(scope: Scope, days: int, by_id: bool = False) -> list[tuple[str,
         f"""INSERT INTO {CHANGES} (run_id, as_of, account_id, mailbox_id, from_value, to_value)
             SELECT %(run)s, %(as_of)s, id, NULL, COALESCE(old_state, ''), new_state
             FROM check_account_changes WHERE new_state IS DISTINCT FROM old_state""",
-        *([update_accounts] if isinstance(update_accounts, str) else update_accounts),
+        *([SEEK_BY_ID, update_accounts, SEEK_AS_BEFORE] if by_id else [update_accounts]),
         *([] if scope.full else [(_mailbox_set(scope), "check_mailboxes")]),
         (_mailbox_changes(scope, days), "check_mailbox_changes"),
         f"""INSERT INTO {CHANGES} (run_id, as_of, account_id, mailbox_id, from_value, to_value)
